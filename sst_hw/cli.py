@@ -1,0 +1,44 @@
+"""The ``sst-hw`` command line.
+
+Each sub-command lives in its own module under :mod:`sst_hw.commands` with a
+``register(subparsers)`` function that adds its parser and sets ``func``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+#: Sub-command modules, in the order ``sst-hw --help`` lists them.
+COMMANDS = [
+    "codebook",
+]
+
+
+class UserError(Exception):
+    """Bad input from the user: printed as one line, exit status 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sst-hw",
+        description="Structured sparse ternary (SST) neural-network hardware generator.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMANDS:
+        importlib.import_module(f"sst_hw.commands.{name}").register(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except (UserError, ValueError, TypeError, FileNotFoundError) as e:
+        print(f"sst-hw {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
