@@ -44,6 +44,8 @@ N_RANGE = (2, 64)
 MAX_TABLE_BITS = 20
 #: Widest code the vectorised encoder/decoder handles (codes are int64).
 MAX_CODE_BITS = 62
+#: Largest slot-tuple look-up table built for fast encoding ((2N+1)^K entries).
+_LOOKUP_LIMIT = 1 << 20
 
 
 def _check_int(name, value, lo, hi):
@@ -217,12 +219,45 @@ class Codebook:
         pos = np.asarray(pos, np.int64)
         neg = np.asarray(neg, np.int64)
         valid = np.asarray(valid, bool)
+        if (2 * self.n + 1) ** self.k <= _LOOKUP_LIMIT:
+            # Fast path: one table look-up per subvector, keyed by the slots as given.
+            key = np.zeros(len(pos), np.int64)
+            for i in range(self.k - 1, -1, -1):
+                key = key * (2 * self.n + 1) + np.where(valid[:, i], 1 + 2 * pos[:, i] + neg[:, i], 0)
+            codes = self._slot_lookup[key]
+            if (codes < 0).any():
+                raise ValueError(f"slots do not form a member of {self.describe_short()} "
+                                 "(repeated position or two in one segment)")
+            return codes
+        return self._encode_sorted(pos, neg, valid)
+
+    @cached_property
+    def _slot_lookup(self) -> np.ndarray:
+        """Code of every K-tuple of slot states (0 = empty, 1 + 2*pos + neg),
+        -1 where the tuple is not a member."""
+        base = 2 * self.n + 1
+        tup = np.arange(base ** self.k, dtype=np.int64)
+        state = np.stack([(tup // base ** i) % base for i in range(self.k)], 1)
+        valid = state > 0
+        pos = np.where(valid, (state - 1) >> 1, 0)
+        neg = np.where(valid, (state - 1) & 1, 0)
+        member = np.ones(len(tup), bool)
+        for i in range(self.k):
+            for j in range(i):
+                member &= ~(valid[:, i] & valid[:, j] & (pos[:, i] == pos[:, j]))
+        if self.variant == "partitioned":
+            seg = pos // self.group_len
+            for i in range(self.k):
+                for j in range(i):
+                    member &= ~(valid[:, i] & valid[:, j] & (seg[:, i] == seg[:, j]))
+        codes = np.full(len(tup), -1, np.int64)
+        codes[member] = self._encode_sorted(pos[member], neg[member], valid[member])
+        return codes
+
+    def _encode_sorted(self, pos, neg, valid):
         # Sort each row: valid slots first, by position (invalid slots sort last).
         key = np.where(valid, pos, self.n + 1)
-        order = np.argsort(key, axis=1, kind="stable")
-        pos = np.take_along_axis(pos, order, 1)
-        neg = np.take_along_axis(neg, order, 1)
-        valid = np.take_along_axis(valid, order, 1)
+        pos, neg, valid = _sort_slots(key, pos, neg, valid)
         if self.assignment == "enum":
             return self._rank(pos, neg, valid)
         return self._pack_direct(pos, neg, valid)
@@ -422,6 +457,27 @@ class Codebook:
         """``vectors[c]`` as lists of N ints, ``None`` for unused code values (sidecars)."""
         vec, used = self.vectors, self.used
         return [vec[c].tolist() if used[c] else None for c in range(self.table_size)]
+
+
+def _sort_slots(key, pos, neg, valid):
+    """Reorder each row's slots by ascending ``key``. Small K (the usual case)
+    uses an odd-even transposition network of compare-swaps, which is much
+    faster than an arg-sort over a short axis."""
+    k = key.shape[1]
+    if k > 8:
+        order = np.argsort(key, axis=1, kind="stable")
+        return tuple(np.take_along_axis(a, order, 1) for a in (pos, neg, valid))
+    key, pos, neg, valid = (np.array(a) for a in (key, pos, neg, valid))
+    for rnd in range(k):
+        for i in range(rnd % 2, k - 1, 2):
+            swap = key[:, i] > key[:, i + 1]
+            if not swap.any():
+                continue
+            for a in (key, pos, neg, valid):
+                lo, hi = a[:, i].copy(), a[:, i + 1]
+                a[:, i] = np.where(swap, hi, lo)
+                a[:, i + 1] = np.where(swap, lo, hi)
+    return pos, neg, valid
 
 
 def _slots_to_vectors(pos, neg, valid, n):

@@ -24,7 +24,7 @@ import numpy as np
 
 from .codebook import Codebook
 
-__all__ = ["Encoded", "encode_matrix", "project", "decode_matrix", "pack_codes",
+__all__ = ["Encoded", "encode_matrix", "project", "project_slots", "decode_matrix", "pack_codes",
            "unpack_codes", "check_weights"]
 
 
@@ -82,49 +82,68 @@ def _subvectors(w: np.ndarray, n: int) -> np.ndarray:
     return w.reshape(out, s, n)
 
 
-def project(w, codebook: Codebook):
-    """Best (alpha, ternary) for each row of ``w``.
+def project_slots(w, codebook: Codebook):
+    """Best (alpha, members) for each row of ``w``, as slots.
 
-    Returns ``(t, alpha, pos, neg, valid)``: t (out, S, N) int8, alpha (out,)
-    float64 (1.0 for an all-zero row), and the kept non-zeros as slot arrays
-    (out, S, K) of subvector position, sign (1 = negative) and presence.
+    Returns ``(alpha, pos, neg, valid)``: alpha (out,) float64 (1.0 for an
+    all-zero row) and the kept non-zeros as arrays (out, S, K) of position in
+    the subvector, sign (1 = negative) and presence.
     """
     w = check_weights(w)
     n, k = codebook.n, codebook.k
     sub = _subvectors(w, n)
     out, s, _ = sub.shape
-    mag = np.abs(sub)
-    if codebook.variant == "full":
-        # Candidates: the top K magnitudes of each subvector.
-        if k < n:
-            cand = np.argpartition(-mag, k - 1, axis=2)[:, :, :k]
-        else:
-            cand = np.broadcast_to(np.arange(n), (out, s, n)).copy()
-    else:
-        # Candidates: the largest of each segment of N/K.
+    flat = sub.reshape(-1, n)
+    mag = np.abs(flat)
+    rows = np.arange(flat.shape[0])
+    if codebook.variant == "partitioned":
+        # Candidates: the largest magnitude of each segment of N/K.
         L = n // k
-        seg = mag.reshape(out, s, k, L)
-        cand = np.argmax(seg, axis=3) + np.arange(k) * L
-    cmag = np.take_along_axis(mag, cand, 2).reshape(out, -1)
-    # Sort each row's candidates by magnitude, keep the best prefix.
-    order = np.argsort(-cmag, axis=1, kind="stable")
-    smag = np.take_along_axis(cmag, order, 1)
+        cand = mag.reshape(-1, k, L).argmax(2) + np.arange(k) * L
+    elif k == n:
+        cand = np.broadcast_to(np.arange(n), flat.shape)
+    elif k <= 4:
+        # Candidates: the top K magnitudes; K arg-max passes beat a partition for small K.
+        cand = np.empty((flat.shape[0], k), np.int64)
+        for i in range(k):
+            cand[:, i] = mag.argmax(1)
+            if i < k - 1:
+                if i == 0:
+                    mag = mag.copy()
+                mag[rows, cand[:, i]] = -1.0
+        mag = np.abs(flat)
+    else:
+        cand = np.argpartition(-mag, k - 1, axis=1)[:, :k]
+    # Gather through flat indices: much cheaper than 2-D fancy indexing.
+    idx = (rows * n)[:, None] + cand
+    picked = flat.ravel()[idx]
+    cmag = np.abs(picked).reshape(out, s * k)
+    neg = (picked < 0).astype(np.int64)
+    # The best prefix of each row's candidates sorted by magnitude.
+    smag = np.sort(cmag, axis=1)[:, ::-1]
     csum = np.cumsum(smag, axis=1)
-    m = np.arange(1, smag.shape[1] + 1)
-    gain = csum * csum / m
-    gain[smag <= 0] = -1.0          # never keep an exact zero
-    best = np.argmax(gain, axis=1)  # keep order[:best+1]
-    keep_count = np.where(gain[np.arange(out), best] > 0, best + 1, 0)
-    alpha = np.where(keep_count > 0,
-                     csum[np.arange(out), np.maximum(keep_count - 1, 0)] / np.maximum(keep_count, 1),
-                     1.0)
-    rank = np.empty_like(order)
-    np.put_along_axis(rank, order, np.arange(order.shape[1])[None, :].repeat(out, 0), 1)
-    valid = (rank < keep_count[:, None]).reshape(out, s, -1)
-    pos = cand
-    neg = (np.take_along_axis(sub, cand, 2) < 0).astype(np.int64)
-    t = np.zeros((out, s, n), np.int8)
-    np.put_along_axis(t, cand, np.where(valid, np.where(neg == 1, -1, 1), 0).astype(np.int8), 2)
+    gain = csum * csum / np.arange(1, smag.shape[1] + 1)
+    gain[smag <= 0] = -1.0                       # never keep an exact zero
+    # The gain is convex along a run of equal magnitudes, so its maximum sits
+    # at the end of a run: only those prefixes are candidates, and a
+    # threshold on the magnitude then keeps exactly that prefix.
+    gain[:, :-1][smag[:, :-1] == smag[:, 1:]] = -1.0
+    best = np.argmax(gain, axis=1)
+    r = np.arange(out)
+    keep = gain[r, best] > 0
+    thr = np.where(keep, smag[r, best], np.inf)
+    alpha = np.where(keep, csum[r, best] / (best + 1), 1.0)
+    valid = (cmag >= thr[:, None]).reshape(out, s, k)
+    return alpha, cand.reshape(out, s, k), neg.reshape(out, s, k), valid
+
+
+def project(w, codebook: Codebook):
+    """Like :func:`project_slots`, plus the ternary subvectors ``t`` (out, S, N) int8
+    as the first element: ``(t, alpha, pos, neg, valid)``."""
+    alpha, pos, neg, valid = project_slots(w, codebook)
+    out, s, k = pos.shape
+    t = np.zeros((out, s, codebook.n), np.int8)
+    np.put_along_axis(t, pos, np.where(valid, 1 - 2 * neg, 0).astype(np.int8), 2)
     return t, alpha, pos, neg, valid
 
 
@@ -134,7 +153,7 @@ def encode_matrix(w, codebook: Codebook) -> Encoded:
     Raises ValueError for NaN/inf, a rank other than 2 or an empty matrix.
     """
     w = check_weights(w)
-    _, alpha, pos, neg, valid = project(w, codebook)
+    alpha, pos, neg, valid = project_slots(w, codebook)
     out, s, kk = pos.shape
     codes = codebook.encode_slots(pos.reshape(-1, kk), neg.reshape(-1, kk),
                                   valid.reshape(-1, kk)).reshape(out, s)

@@ -574,10 +574,10 @@ def _random_codes(cb: Codebook, rng, out: int, features: int) -> np.ndarray:
         rows = np.arange(out * subs)
         c = rng.integers(0, cb.k + 1, out * subs)
         L = cb.group_len
+        # Slot s takes group perm[:, s]: distinct groups, in random order.
+        perm = np.argsort(rng.random((out * subs, cb.groups)), axis=1)
         for s in range(cb.k):
-            # Slot s: a distinct group per slot (random permutation of the groups).
-            grp = np.argsort(rng.random((out * subs, cb.groups)), axis=1)[:, s]
-            p = grp * L + rng.integers(0, L, out * subs)
+            p = perm[:, s] * L + rng.integers(0, L, out * subs)
             live = s < c
             vec[rows[live], p[live]] = rng.choice(np.array([-1, 1], np.int8), live.sum())
         codes = cb.encode(vec).reshape(out, subs)

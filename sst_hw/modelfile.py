@@ -155,7 +155,7 @@ def load(path) -> Network:
             try:
                 return npz[name]
             except Exception as e:
-                raise fail(f"array {name!r} cannot be read (truncated or corrupt?): "
+                raise fail(f"array {name!r} cannot be read: "
                            f"{type(e).__name__}: {e}") from e
 
         names = set(npz.files)

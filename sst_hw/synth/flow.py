@@ -95,7 +95,8 @@ class VerilogDesign:
         hierarchy (``hierarchy -auto-top``).
     ports : list or None
         ``(name, direction, width)`` of the top's ports, for the harness;
-        ``None`` reads them from the Verilog with Yosys.
+        ``None`` (the default, and the safe choice) reads them from the
+        Verilog with Yosys.
     clock, reset : str or None
         Names of the clock and active-high reset inputs.
     """
@@ -126,18 +127,18 @@ class VerilogDesign:
 
         ``sidecar_path`` defaults to the ``.json`` file of the same stem next
         to the Verilog; if there is none, the top module is found by Yosys.
-        The sidecar gives the module name (and ports, if it lists them in a
-        form :func:`~.harness.ports_from_sidecar` reads).
+        Only the module name is taken from the sidecar: the ports are read
+        from the Verilog itself, which cannot disagree with what is
+        synthesized (a sidecar may list only the data ports, or group them).
         """
         verilog_path = Path(verilog_path)
         if sidecar_path is None:
             cand = verilog_path.with_suffix(".json")
             sidecar_path = cand if cand.is_file() else None
-        top = ports = None
+        top = None
         if sidecar_path is not None:
-            top, ports = ports_from_sidecar(Path(sidecar_path))
+            top, _ = ports_from_sidecar(Path(sidecar_path))
         kwargs.setdefault("top", top)
-        kwargs.setdefault("ports", ports)
         return cls([verilog_path], **kwargs)
 
 
@@ -246,7 +247,7 @@ def discover_ports(files, top=None, build_dir=".", timeout=None):
     script = build_dir / "ports.ys"
     lines = [_read_cmd(f, build_dir) for f in files]
     lines.append(f"hierarchy -top {top}" if top else "hierarchy -auto-top")
-    lines.append("write_json -compat-int ports.json")
+    lines += ["proc", "write_json -compat-int ports.json"]
     script.write_text("\n".join(lines) + "\n")
     _run("yosys", ["-q", script.name], build_dir / "ports.log", build_dir, timeout)
     data = json.loads((build_dir / "ports.json").read_text())

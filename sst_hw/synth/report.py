@@ -193,6 +193,18 @@ class SynthReport:
     def ff(self) -> int:
         return self.used("ff")
 
+    @property
+    def core_estimate(self) -> dict[str, int] | None:
+        """LUT4 and FF of the core alone: totals minus the OOC harness's own cost.
+
+        Approximate, since Yosys may merge harness and core logic. ``None``
+        without a harness.
+        """
+        if not self.harness or "lut4" not in self.resources:
+            return None
+        return {"lut4": max(self.lut4 - self.harness.get("lut", 0), 0),
+                "ff": max(self.ff - self.harness.get("ff", 0), 0)}
+
     def critical_path(self, clock: str | None = None) -> CriticalPath | None:
         """Register-to-register critical path of ``clock`` (default: slowest clock)."""
         if clock is None:
@@ -216,13 +228,14 @@ class SynthReport:
         d["fits"] = self.fits
         d["meets_timing"] = self.meets_timing
         d["fmax_mhz"] = self.fmax_mhz
+        d["core_estimate"] = self.core_estimate
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "SynthReport":
         """Inverse of :meth:`to_dict` (derived keys are ignored)."""
         d = dict(d)
-        for key in ("fits", "meets_timing", "fmax_mhz"):
+        for key in ("fits", "meets_timing", "fmax_mhz", "core_estimate"):
             d.pop(key, None)
         d["resources"] = {k: Resource(v["used"], v.get("available"))
                           for k, v in d.get("resources", {}).items()}
@@ -274,6 +287,9 @@ class SynthReport:
                       f"{h.get('in_bits', 0)} input bits from a shift register, "
                       f"{h.get('out_bits', 0)} output bits XOR-folded into one pin: "
                       f"about {h.get('ff', 0)} FF and {h.get('lut', 0)} LUT4 of harness."]
+            core = self.core_estimate
+            if core:
+                lines.append(f"Core alone, approximately: {core['lut4']} LUT4, {core['ff']} FF.")
         if self.cells:
             lines += ["", "## Cells (yosys)", "", "| cell | count |", "|---|---:|"]
             lines += [f"| {k} | {v} |" for k, v in sorted(self.cells.items())]
@@ -320,7 +336,9 @@ def parse_yosys_stat(stat) -> dict[str, int]:
 
     def cells_of(entry):
         c = entry.get("num_cells_by_type", entry.get("cells", {}))
-        return {str(k): int(v) for k, v in c.items() if isinstance(v, (int, float))}
+        # $scopeinfo cells only carry Amaranth's hierarchy names; they are not logic.
+        return {str(k): int(v) for k, v in c.items()
+                if isinstance(v, (int, float)) and k != "$scopeinfo"}
 
     if isinstance(d.get("design"), dict):
         return cells_of(d["design"])
@@ -384,6 +402,7 @@ def build_report(device: str | Device, *, top: str, freq_mhz: float, seed: int,
     the resources then come from what is known.
     """
     dev = get_device(device)
+    have_stat = stat is not None
     cells = parse_yosys_stat(stat)
     util, clocks, paths = parse_nextpnr_report(nextpnr)
     avail = dev.available()
@@ -400,7 +419,7 @@ def build_report(device: str | Device, *, top: str, freq_mhz: float, seed: int,
         carry = cells.get("CCU2C", 0)
         fallback = {"bram": "DP16KD", "dsp": "MULT18X18D"}
 
-    if cells:
+    if have_stat:
         res["lut4"] = Resource(lut4, avail["lut4"])
     mapping = _NEXTPNR_CELLS[dev.family]
     if util:
@@ -412,7 +431,7 @@ def build_report(device: str | Device, *, top: str, freq_mhz: float, seed: int,
             if hits and key not in res:
                 res[key] = Resource(sum(h["used"] for h in hits),
                                     avail[key] if key == "io" else sum(h["available"] for h in hits))
-    if cells:
+    if have_stat:
         if "ff" not in res:
             res["ff"] = Resource(ff, avail["ff"])
         res["carry"] = Resource(carry)
