@@ -82,6 +82,31 @@ def _subvectors(w: np.ndarray, n: int) -> np.ndarray:
     return w.reshape(out, s, n)
 
 
+def _top_k_columns(mag: np.ndarray, k: int) -> np.ndarray:
+    """Indices (R, k) of the k largest entries of each row of ``mag`` (R, N).
+
+    For short rows, an insertion pass over the N columns of the transposed
+    array (k running maxima, ties kept in column order) runs on contiguous
+    vectors and beats ``argmax``/``argpartition`` on a short last axis.
+    """
+    cols = np.ascontiguousarray(mag.T)
+    r = cols.shape[1]
+    vals = [np.full(r, -1.0) for _ in range(k)]
+    idxs = [np.zeros(r, np.int64) for _ in range(k)]
+    for j in range(cols.shape[0]):
+        v = cols[j]
+        i = np.full(r, j, np.int64)
+        for slot in range(k):
+            better = v > vals[slot]
+            if slot < k - 1:
+                v, vals[slot] = np.where(better, vals[slot], v), np.where(better, v, vals[slot])
+                i, idxs[slot] = np.where(better, idxs[slot], i), np.where(better, i, idxs[slot])
+            else:
+                vals[slot] = np.where(better, v, vals[slot])
+                idxs[slot] = np.where(better, i, idxs[slot])
+    return np.stack(idxs, 1)
+
+
 def project_slots(w, codebook: Codebook):
     """Best (alpha, members) for each row of ``w``, as slots.
 
@@ -102,16 +127,8 @@ def project_slots(w, codebook: Codebook):
         cand = mag.reshape(-1, k, L).argmax(2) + np.arange(k) * L
     elif k == n:
         cand = np.broadcast_to(np.arange(n), flat.shape)
-    elif k <= 4:
-        # Candidates: the top K magnitudes; K arg-max passes beat a partition for small K.
-        cand = np.empty((flat.shape[0], k), np.int64)
-        for i in range(k):
-            cand[:, i] = mag.argmax(1)
-            if i < k - 1:
-                if i == 0:
-                    mag = mag.copy()
-                mag[rows, cand[:, i]] = -1.0
-        mag = np.abs(flat)
+    elif k <= 4 and n <= 32:
+        cand = _top_k_columns(mag, k)
     else:
         cand = np.argpartition(-mag, k - 1, axis=1)[:, :k]
     # Gather through flat indices: much cheaper than 2-D fancy indexing.
