@@ -219,6 +219,15 @@ class Codebook:
         pos = np.asarray(pos, np.int64)
         neg = np.asarray(neg, np.int64)
         valid = np.asarray(valid, bool)
+        if pos.shape != valid.shape or neg.shape != valid.shape or pos.ndim != 2 \
+                or pos.shape[1] != self.k:
+            raise ValueError(f"pos, neg and valid must all have shape (S, {self.k}), not "
+                             f"{pos.shape}, {neg.shape}, {valid.shape}")
+        live_pos, live_neg = pos[valid], neg[valid]
+        if live_pos.size and (live_pos.min() < 0 or live_pos.max() >= self.n):
+            raise ValueError(f"slot positions must be in 0..{self.n - 1}")
+        if live_neg.size and (live_neg.min() < 0 or live_neg.max() > 1):
+            raise ValueError("slot signs must be 0 (+) or 1 (-)")
         if (2 * self.n + 1) ** self.k <= _LOOKUP_LIMIT:
             # Fast path: one table look-up per subvector, keyed by the slots as given.
             key = np.zeros(len(pos), np.int64)

@@ -22,8 +22,8 @@ could leave its width. This module knows nothing of Amaranth or cocotb.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import NamedTuple, Sequence
 
 import numpy as np
@@ -564,11 +564,17 @@ class Network:
         return cls(layers, input_width, input_signed)
 
 
+@lru_cache(maxsize=32)
+def _used_codes(cb: Codebook) -> np.ndarray:
+    """Every used code value of ``cb`` (a table of at most 2^16 entries)."""
+    return np.flatnonzero(cb.used)
+
+
 def _random_codes(cb: Codebook, rng, out: int, features: int) -> np.ndarray:
     """Random used codes (out, ceil(features / N)), zero in the last padding."""
     subs = -(-features // cb.n)
     if cb.bits <= 16:
-        codes = rng.choice(np.flatnonzero(cb.used), size=(out, subs))
+        codes = rng.choice(_used_codes(cb), size=(out, subs))
     else:
         vec = np.zeros((out * subs, cb.n), np.int8)
         rows = np.arange(out * subs)
@@ -599,7 +605,7 @@ def _calibrate(acc, out_range, acc_w, rng, shift_mode, negative_mults):
     mean = acc.mean(0)
     sd = np.maximum(acc.std(0), 1.0)
     gain = spread / sd
-    mlo, mhi = arith.mult_range()
+    mhi = arith.mult_range()[1]
     if shift_mode:
         shift = int(np.clip(np.round(np.log2(1 / np.median(gain))), 0, 40))
         mult = np.ones(acc.shape[1], np.int64)

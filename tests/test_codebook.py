@@ -163,3 +163,13 @@ def test_cli_codebook_text_and_error(capsys):
     assert "bits per code    7" in capsys.readouterr().out
     assert main(["codebook", "--n", "8", "--k", "9"]) == 2
     assert "K (non-zeros per subvector) must be in 1..8, not 9" in capsys.readouterr().err
+
+
+def test_encode_slots_refuses_out_of_range():
+    cb = Codebook(8, 2)
+    with pytest.raises(ValueError, match=r"slot positions must be in 0..7"):
+        cb.encode_slots([[8, 0]], [[0, 0]], [[True, False]])
+    with pytest.raises(ValueError, match=r"slot signs must be 0 \(\+\) or 1 \(-\)"):
+        cb.encode_slots([[1, 0]], [[2, 0]], [[True, False]])
+    with pytest.raises(ValueError, match="slots do not form a member"):
+        cb.encode_slots([[1, 1]], [[0, 0]], [[True, True]])
