@@ -13,6 +13,7 @@ from sst_hw.synth import (DEVICES, OOCHarness, SynthesisError, SynthReport, Veri
                           build_report, get_device, ports_from_sidecar, synthesize,
                           tool_command, verilog_wrapper)
 from sst_hw.synth.harness import normalize_ports
+from sst_hw.synth.report import parse_nextpnr_log_utilization
 
 
 class Tiny(wiring.Component):
@@ -35,8 +36,8 @@ class Tiny(wiring.Component):
 class Wire(wiring.Component):
     """Combinational pass-through, to observe the harness."""
 
-    a: In(8)
-    y: Out(8)
+    def __init__(self, width=8):
+        super().__init__({"a": In(width), "y": Out(width)})
 
     def elaborate(self, platform):
         m = Module()
@@ -51,6 +52,9 @@ class Streamy(wiring.Component):
 
     def elaborate(self, platform):
         return Module()
+
+
+pytestmark = pytest.mark.filterwarnings("ignore:.*created but never used")
 
 
 def _have_tools(*tools):
@@ -120,24 +124,33 @@ def test_harness_rejects_non_component():
         OOCHarness(Module())
 
 
-def test_harness_behaviour():
-    """Inputs come from the shift register; sout is the XOR of the outputs, 2 cycles later."""
-    core = Wire()
-    h = OOCHarness(core)
-    assert h.overhead["fold_levels"] == 2  # 8 bits -> 2 -> 1
-    bits = [1, 0, 1, 1, 0, 0, 1, 0, 1, 1, 1, 0, 0, 1]
+def _run_harness(h, core, bits):
+    """Clock ``bits`` into ``h.sin``; return (core.a, h.sout) after each rising edge."""
     seen = []
 
     async def bench(ctx):
+        # The harness drives its own sync domain from the clk pin: toggle the pin.
         for b in bits:
             ctx.set(h.sin, b)
-            await ctx.tick()
+            await ctx.delay(1e-6)
+            ctx.set(h.clk, 1)
+            await ctx.delay(1e-6)
             seen.append((ctx.get(core.a), ctx.get(h.sout)))
+            ctx.set(h.clk, 0)
 
     sim = Simulator(h)
-    sim.add_clock(1e-6)
     sim.add_testbench(bench)
     sim.run()
+    return seen
+
+
+def test_harness_behaviour():
+    """Inputs come from the shift register; sout is the XOR of the outputs, 2 cycles later."""
+    core = Wire(8)
+    h = OOCHarness(core)
+    assert h.overhead["fold_levels"] == 2  # 8 bits -> 2 -> 1
+    bits = [1, 0, 1, 1, 0, 0, 1, 0, 1, 1, 1, 0, 0, 1]
+    seen = _run_harness(h, core, bits)
     shreg = 0
     expected_a = []
     for b in bits:
@@ -145,8 +158,28 @@ def test_harness_behaviour():
         expected_a.append(shreg)
     assert [a for a, _ in seen] == expected_a
     parity = [bin(a).count("1") & 1 for a in expected_a]
+    assert 0 in parity and 1 in parity
     # fold0 registers a's nibble parities one cycle after a changes, sout one more.
     assert [s for _, s in seen][2:] == parity[:-2]
+
+
+def test_harness_split_chains():
+    """Above chain_length the shift register is cut into chains enabled in turn."""
+    core = Wire(10)
+    h = OOCHarness(core, chain_length=4)
+    assert h.chains == 3
+    # 10 stages + 3 ring-counter bits + 3 + 1 fold registers.
+    assert h.overhead["ff"] == 10 + 3 + 4
+    bits = [1, 1, 0, 1, 0, 0, 0, 1, 1, 0, 1, 1, 1, 0, 1, 0, 0, 1, 1, 1, 0, 1]
+    seen = _run_harness(h, core, bits)
+    ring, chains, expected = 0, [[0] * 4, [0] * 4, [0] * 2], []
+    for b in bits:
+        chains[ring] = [b] + chains[ring][:-1]
+        ring = (ring + 1) % 3
+        expected.append(sum(v << i for i, v in enumerate(chains[0] + chains[1] + chains[2])))
+    assert [a for a, _ in seen] == expected
+    with pytest.raises(ValueError, match="chain_length must be a positive integer, not 0"):
+        OOCHarness(Wire(2), chain_length=0)
 
 
 def test_normalize_ports_errors():
@@ -205,6 +238,18 @@ def test_report_from_canned_json(tmp_path):
     text = md.read_text()
     assert "| logic cells (nextpnr) | 6100 | 5280 | 115.5 % |" in text
     assert "Fits: **no**. Meets timing: **no**." in text
+
+
+def test_utilization_from_nextpnr_log():
+    log = ("Info: Device utilisation:\n"
+           "Info: \t         ICESTORM_LC:    7395/   5280   140%\n"
+           "Info: \t        ICESTORM_RAM:       0/     30     0%\n"
+           "ERROR: Unable to place cell 'x', no BELs remaining to implement cell type\n")
+    util = parse_nextpnr_log_utilization(log)
+    assert util == {"ICESTORM_LC": {"used": 7395, "available": 5280},
+                    "ICESTORM_RAM": {"used": 0, "available": 30}}
+    rep = build_report("up5k", top="t", freq_mhz=10, seed=1, nextpnr={"utilization": util})
+    assert not rep.fits and rep.fmax_mhz is None and not rep.meets_timing
 
 
 def test_tool_override_and_failure(tmp_path, monkeypatch):

@@ -16,7 +16,8 @@ from .devices import DEVICES, Device, get_device
 from .flow import SynthesisError, VerilogDesign, discover_ports, synthesize, tool_command, tool_versions
 from .harness import HarnessPort, OOCHarness, VerilogHarness, ports_from_sidecar, verilog_wrapper
 from .report import (ClockTiming, CriticalPath, Resource, SynthReport, build_report, fits,
-                     meets_timing, parse_nextpnr_report, parse_yosys_stat)
+                     meets_timing, parse_nextpnr_log_utilization, parse_nextpnr_report,
+                     parse_yosys_stat)
 
 __all__ = [
     "DEVICES", "Device", "get_device",
@@ -24,5 +25,5 @@ __all__ = [
     "tool_versions",
     "HarnessPort", "OOCHarness", "VerilogHarness", "ports_from_sidecar", "verilog_wrapper",
     "ClockTiming", "CriticalPath", "Resource", "SynthReport", "build_report", "fits",
-    "meets_timing", "parse_nextpnr_report", "parse_yosys_stat",
+    "meets_timing", "parse_nextpnr_log_utilization", "parse_nextpnr_report", "parse_yosys_stat",
 ]

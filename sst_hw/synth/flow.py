@@ -43,7 +43,7 @@ from amaranth.lib import wiring
 
 from .devices import Device, get_device
 from .harness import OOCHarness, VerilogHarness, normalize_ports, ports_from_sidecar
-from .report import SynthReport, build_report
+from .report import SynthReport, build_report, parse_nextpnr_log_utilization
 
 __all__ = ["SynthesisError", "VerilogDesign", "synthesize", "tool_command", "tool_versions",
            "discover_ports", "TOOLS"]
@@ -71,10 +71,15 @@ class SynthesisError(RuntimeError):
         Full log of the failing run.
     tail : str
         Last lines of that log (also in the message).
+    report : SynthReport or None
+        When nextpnr failed: the report of what Yosys found (also written to
+        ``report.json``/``report.md``), e.g. to see by how much a design
+        overflows the device.
     """
 
     def __init__(self, message, *, tool=None, log_path=None, tail=""):
         self.tool = tool
+        self.report = None
         self.log_path = Path(log_path) if log_path else None
         self.tail = tail
         if tail:
@@ -344,8 +349,13 @@ def synthesize(design_or_verilog, device: str | Device, freq_mhz: float, build_d
         raise ValueError(f"seed must be an integer, not {seed!r}")
     if not _IDENT.fullmatch(top_name):
         raise ValueError(f"top_name must be a Verilog identifier, not {top_name!r}")
+    if pack and not place_and_route:
+        raise ValueError("pack=True needs place_and_route=True")
     build_dir = Path(build_dir).resolve()
     build_dir.mkdir(parents=True, exist_ok=True)
+    # A stale result of an earlier run must not pass for this one.
+    for stale in ("stat.json", "synth.json", "report_nextpnr.json", "report.json", "report.md"):
+        (build_dir / stale).unlink(missing_ok=True)
     files: dict[str, Path] = {}
 
     # 1. Verilog.
@@ -364,44 +374,56 @@ def synthesize(design_or_verilog, device: str | Device, freq_mhz: float, build_d
                  netlist=build_dir / "synth.json", stat=build_dir / "stat.json")
     times = {"yosys": _run("yosys", ["synth.ys"], build_dir / "yosys.log", build_dir, timeout)}
 
-    # 3. nextpnr.
-    pnr_report = None
-    if place_and_route:
-        args = [*dev.nextpnr_args, "--json", "synth.json", "--freq", f"{freq_mhz:g}",
-                "--seed", str(seed), "--timing-allow-fail", "--report", "report_nextpnr.json"]
-        if constraints is not None:
-            constraints = _rel(constraints, build_dir)
-            if dev.family == "ice40":
-                args += ["--pcf", constraints, "--pcf-allow-unconstrained"]
-            else:
-                args += ["--lpf", constraints, "--lpf-allow-unconstrained"]
-        if pack:
-            args += ["--asc", f"{top}.asc"] if dev.family == "ice40" else \
-                    ["--textcfg", f"{top}.config"]
-        args += list(nextpnr_args)
-        times["nextpnr"] = _run(f"nextpnr-{dev.family}", args, build_dir / "nextpnr.log",
-                                  build_dir, timeout)
-        pnr_report = build_dir / "report_nextpnr.json"
-        files.update(nextpnr_log=build_dir / "nextpnr.log", nextpnr_report=pnr_report)
+    def make_report(pnr_report):
+        report = build_report(dev, top=top, freq_mhz=freq_mhz, seed=seed,
+                              stat=build_dir / "stat.json", nextpnr=pnr_report,
+                              versions=tool_versions(dev.family), harness=harness_info,
+                              files=files)
+        report.runtime_s = {k: round(v, 2) for k, v in times.items()}
+        report.write(build_dir)
+        return report
 
-        # 4. Bitstream.
-        if pack:
-            if dev.family == "ice40":
-                _run("icepack", [f"{top}.asc", f"{top}.bin"], build_dir / "pack.log",
-                     build_dir, timeout)
-                files["bitstream"] = build_dir / f"{top}.bin"
-            else:
-                _run("ecppack", ["--input", f"{top}.config", "--bit", f"{top}.bit"],
-                     build_dir / "pack.log", build_dir, timeout)
-                files["bitstream"] = build_dir / f"{top}.bit"
+    if not place_and_route:
+        return make_report(None)
+
+    # 3. nextpnr.
+    args = [*dev.nextpnr_args, "--json", "synth.json", "--freq", f"{freq_mhz:g}",
+            "--seed", str(seed), "--timing-allow-fail", "--report", "report_nextpnr.json"]
+    if constraints is not None:
+        constraints = _rel(constraints, build_dir)
+        if dev.family == "ice40":
+            args += ["--pcf", constraints, "--pcf-allow-unconstrained"]
+        else:
+            args += ["--lpf", constraints, "--lpf-allow-unconstrained"]
+    if pack:
+        args += ["--asc", f"{top}.asc"] if dev.family == "ice40" else \
+                ["--textcfg", f"{top}.config"]
+    args += list(nextpnr_args)
+    files.update(nextpnr_log=build_dir / "nextpnr.log")
+    try:
+        times["nextpnr"] = _run(f"nextpnr-{dev.family}", args, build_dir / "nextpnr.log",
+                                build_dir, timeout)
+    except SynthesisError as e:
+        # Keep what Yosys and the packer found (e.g. for a design too large to place).
+        log = build_dir / "nextpnr.log"
+        util = parse_nextpnr_log_utilization(log.read_text(errors="replace")) \
+            if log.is_file() else {}
+        e.report = make_report({"utilization": util} if util else None)
+        raise
+    files["nextpnr_report"] = build_dir / "report_nextpnr.json"
+
+    # 4. Bitstream.
+    if pack:
+        if dev.family == "ice40":
+            cmd, args, out = "icepack", [f"{top}.asc", f"{top}.bin"], f"{top}.bin"
+        else:
+            cmd, args, out = "ecppack", ["--input", f"{top}.config", "--bit", f"{top}.bit"], \
+                f"{top}.bit"
+        times[cmd] = _run(cmd, args, build_dir / "pack.log", build_dir, timeout)
+        files["bitstream"] = build_dir / out
 
     # 5. Report.
-    report = build_report(dev, top=top, freq_mhz=freq_mhz, seed=seed,
-                          stat=build_dir / "stat.json", nextpnr=pnr_report,
-                          versions=tool_versions(dev.family), harness=harness_info, files=files)
-    report.runtime_s = {k: round(v, 2) for k, v in times.items()}
-    report.write(build_dir)
-    return report
+    return make_report(build_dir / "report_nextpnr.json")
 
 
 def _emit_verilog(design, build_dir: Path, top_name: str, harness: bool, timeout):

@@ -4,7 +4,14 @@ A bare core has more ports than a small package has pins. The harness gives
 it a top level with only ``clk``, ``rst``, ``sin`` and ``sout``:
 
 - every core input bit is driven by one stage of a shift register that
-  shifts ``sin`` in, one bit per cycle (so no input is constant);
+  shifts ``sin`` in, one bit per cycle (so no input is constant). Above
+  ``chain_length`` bits (default 256) the register is cut into several
+  chains, each loading ``sin`` at its head, with the chains enabled in turn
+  by a one-hot ring counter: the stages stay distinct (different enables,
+  so Yosys cannot merge them) but no chain of flip-flops is longer than
+  ``chain_length``. The reason is YoWASP's Yosys: its WebAssembly call stack
+  overflows (``wasm trap: call stack exhausted`` in ``techmap``'s
+  topological sort) on a flip-flop chain of about 3000 stages;
 - every core output bit enters a pipelined XOR tree: each level XORs groups
   of ``fold_arity`` bits (4 by default, one LUT4) into a register, and the
   last register drives ``sout`` (so no output is dead, and the fold adds one
@@ -14,7 +21,8 @@ it a top level with only ``clk``, ``rst``, ``sin`` and ``sout``:
 
 The harness registers are reset-less. Their cost, which a report should
 subtract from the total, is :attr:`OOCHarness.overhead`: ``ff`` flip-flops
-(one per input bit plus the XOR-tree registers) and ``lut`` XOR LUTs.
+(one per input bit, the ring counter if any, the XOR-tree registers) and
+``lut`` XOR LUTs.
 
 Two cores are supported: an Amaranth :class:`~amaranth.lib.wiring.Component`
 (:class:`OOCHarness`) and an existing Verilog module given by its name and
@@ -28,7 +36,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from amaranth.hdl import (Cat, ClockDomain, ClockSignal, Const, Elaboratable, Instance,
+from amaranth.hdl import (Cat, ClockDomain, ClockSignal, Const, Instance,
                           Module, ResetSignal, Signal, Value)
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
@@ -77,10 +85,13 @@ def _fold_levels(width: int, arity: int) -> list[int]:
 class _HarnessBase(wiring.Component):
     """Shared shift-register / XOR-fold logic; subclasses connect the core."""
 
-    def __init__(self, in_ports, out_ports, *, fold_arity):
+    def __init__(self, in_ports, out_ports, *, fold_arity, chain_length):
         if isinstance(fold_arity, bool) or not isinstance(fold_arity, int) or fold_arity < 2:
             raise ValueError(f"fold_arity must be an integer >= 2, not {fold_arity!r}")
+        if isinstance(chain_length, bool) or not isinstance(chain_length, int) or chain_length < 1:
+            raise ValueError(f"chain_length must be a positive integer, not {chain_length!r}")
         self.fold_arity = fold_arity
+        self.chain_length = chain_length
         ports, offset = [], 0
         for name, width in in_ports:
             ports.append(HarnessPort(name, "in", width, offset))
@@ -93,8 +104,10 @@ class _HarnessBase(wiring.Component):
         self.out_width = offset
         self.ports = ports
         levels = _fold_levels(self.out_width, fold_arity)
+        self.chains = max(-(-self.in_width // chain_length), 1)
+        ring = self.chains if self.chains > 1 else 0
         self.overhead = {
-            "ff": max(self.in_width, 1) + sum(levels),
+            "ff": max(self.in_width, 1) + ring + sum(levels),
             "lut": sum(levels),
             "in_bits": self.in_width,
             "out_bits": self.out_width,
@@ -112,10 +125,17 @@ class _HarnessBase(wiring.Component):
         m.d.comb += [cd.clk.eq(self.clk), cd.rst.eq(self.rst)]
 
         shreg = Signal(max(self.in_width, 1), reset_less=True)
-        if len(shreg) == 1:
-            m.d.sync += shreg.eq(self.sin)
-        else:
+        if self.chains == 1:
             m.d.sync += shreg.eq(Cat(self.sin, shreg[:-1]))
+        else:
+            # Chain c holds bits [c*L, (c+1)*L) and shifts when ring[c] is set.
+            ring = Signal(self.chains, init=1, reset_less=True)
+            m.d.sync += ring.eq(ring.rotate_left(1))
+            length = self.chain_length
+            for c in range(self.chains):
+                seg = shreg[c * length:(c + 1) * length]
+                with m.If(ring[c]):
+                    m.d.sync += seg.eq(Cat(self.sin, seg[:-1]))
 
         outs = self._connect_core(m, shreg[:self.in_width] if self.in_width else Const(0, 0))
         level = Value.cast(outs) if self.out_width else Const(0, 1)
@@ -138,6 +158,8 @@ class OOCHarness(_HarnessBase):
         (streams, views, arrays) and at most the ``sync`` clock domain.
     fold_arity : int
         Bits XORed per register of the output fold (default 4, one LUT4).
+    chain_length : int
+        Longest flip-flop chain of the input shift register (default 256).
 
     Members
     -------
@@ -157,7 +179,7 @@ class OOCHarness(_HarnessBase):
         ``fold_levels``.
     """
 
-    def __init__(self, core, *, fold_arity=4):
+    def __init__(self, core, *, fold_arity=4, chain_length=256):
         if not isinstance(core, wiring.Component):
             raise TypeError(f"core must be an amaranth wiring.Component, not {core!r}")
         self.core = core
@@ -171,7 +193,7 @@ class OOCHarness(_HarnessBase):
             else:
                 outs.append((name, width))
             self._members.append((member.flow, value, width))
-        super().__init__(ins, outs, fold_arity=fold_arity)
+        super().__init__(ins, outs, fold_arity=fold_arity, chain_length=chain_length)
 
     def _connect_core(self, m, in_bits):
         m.submodules.core = self.core
@@ -240,9 +262,12 @@ class VerilogHarness(_HarnessBase):
         shift register.
     fold_arity : int
         Bits XORed per register of the output fold.
+    chain_length : int
+        Longest flip-flop chain of the input shift register.
     """
 
-    def __init__(self, module, ports, *, clock="clk", reset="rst", fold_arity=4):
+    def __init__(self, module, ports, *, clock="clk", reset="rst", fold_arity=4,
+                 chain_length=256):
         if not isinstance(module, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_$]*", module):
             raise ValueError(f"module must be a Verilog identifier, not {module!r}")
         self.module = module
@@ -258,7 +283,7 @@ class VerilogHarness(_HarnessBase):
                 ins.append((name, width))
             else:
                 outs.append((name, width))
-        super().__init__(ins, outs, fold_arity=fold_arity)
+        super().__init__(ins, outs, fold_arity=fold_arity, chain_length=chain_length)
         self.ports = [HarnessPort(n, k, 1) for n, k in self._special.items()] + self.ports
 
     def _connect_core(self, m, in_bits):
@@ -281,7 +306,7 @@ class VerilogHarness(_HarnessBase):
 
 
 def verilog_wrapper(module, ports, *, name="sst_ooc_top", clock="clk", reset="rst",
-                    fold_arity=4) -> str:
+                    fold_arity=4, chain_length=256) -> str:
     """Verilog text of a top module ``name(clk, rst, sin, sout)`` that wraps ``module``.
 
     The text instantiates ``module`` (which must be read from its own file
@@ -292,7 +317,8 @@ def verilog_wrapper(module, ports, *, name="sst_ooc_top", clock="clk", reset="rs
 
     if name == module:
         raise ValueError(f"wrapper name must differ from the wrapped module name, not {name!r}")
-    harness = VerilogHarness(module, ports, clock=clock, reset=reset, fold_arity=fold_arity)
+    harness = VerilogHarness(module, ports, clock=clock, reset=reset, fold_arity=fold_arity,
+                             chain_length=chain_length)
     return verilog.convert(harness, name=name, emit_src=False)
 
 

@@ -25,13 +25,15 @@ nextpnr ``--report`` JSON
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .devices import Device, get_device
 
 __all__ = ["Resource", "ClockTiming", "CriticalPath", "SynthReport",
-           "parse_yosys_stat", "parse_nextpnr_report", "build_report", "fits", "meets_timing"]
+           "parse_yosys_stat", "parse_nextpnr_report", "parse_nextpnr_log_utilization",
+           "build_report", "fits", "meets_timing"]
 
 #: Display order and labels of the resources.
 RESOURCE_LABELS = {
@@ -320,7 +322,12 @@ def _fmt(x: float) -> str:
 def _load(src):
     if src is None or isinstance(src, dict):
         return src
-    return json.loads(Path(src).read_text())
+    text = Path(src).read_text()
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        # Some Yosys versions put log lines around the JSON that `tee -o` captures.
+        return json.loads(text[text.index("{"):text.rindex("}") + 1])
 
 
 def parse_yosys_stat(stat) -> dict[str, int]:
@@ -366,6 +373,18 @@ def parse_nextpnr_report(report):
               for k, v in d.get("fmax", {}).items()}
     paths = [_parse_path(p) for p in d.get("critical_paths", [])]
     return util, clocks, paths
+
+
+def parse_nextpnr_log_utilization(log_text: str) -> dict:
+    """The "Device utilisation" table of a nextpnr log, as ``{cell: {"used", "available"}}``.
+
+    nextpnr prints it after packing, so it is there even when placement then
+    fails for lack of room (when no ``--report`` JSON is written).
+    """
+    util = {}
+    for m in re.finditer(r"^Info:\s+([A-Za-z0-9_]+):\s+(\d+)/\s*(\d+)\s+\d+%", log_text, re.M):
+        util[m.group(1)] = {"used": int(m.group(2)), "available": int(m.group(3))}
+    return util
 
 
 def _parse_path(p) -> CriticalPath:
