@@ -1,0 +1,127 @@
+"""``sst-hw train``: train an SST network, export it to integers, write the model file.
+
+Prints the test-set accuracy of the dense float network, of the SST network in
+float arithmetic and of the integer golden model, then the compression table.
+Per-epoch progress goes to stderr (``--quiet`` silences it).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from ..codebook import ASSIGNMENTS, VARIANTS, Codebook
+
+
+def _int_list(text: str, what: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",")]
+    except ValueError:
+        raise ValueError(f"{what} must be comma-separated integers, not {text!r}") from None
+    return values
+
+
+def register(sub):
+    p = sub.add_parser(
+        "train", help="train an SST MLP, export it to integers and write the model file",
+        description="Train a multi-layer perceptron into SST form (float pre-training, "
+                    "gradual pruning, ternary fine-tuning), export it to the integer "
+                    "contract and write the model file. Prints float, SST and integer "
+                    "test accuracy and the compression.")
+    p.add_argument("--dataset", default="digits", metavar="NAME|PATH",
+                   help="digits (scikit-learn), fashion-mnist (apt-get install "
+                        "dataset-fashion-mnist) or a folder of MNIST-format IDX files "
+                        "(default: digits)")
+    p.add_argument("--layers", metavar="IN,HIDDEN...,CLASSES",
+                   help="layer sizes, e.g. 64,128,10 (default: features,128,classes for "
+                        "digits, features,256,classes otherwise)")
+    p.add_argument("--n", type=int, default=8, help="subvector length N (default 8)")
+    p.add_argument("--k", type=int, default=2, help="non-zeros per subvector K (default 2)")
+    p.add_argument("--variant", choices=VARIANTS, default="full")
+    p.add_argument("--assignment", choices=ASSIGNMENTS, default="enum")
+    p.add_argument("--epochs", metavar="E|F,P,S",
+                   help="epochs of the float, prune and sst phases: one number for all "
+                        "three or three numbers (default 30,30,40 for small data sets, "
+                        "15,15,20 for large ones)")
+    p.add_argument("--batch-size", type=int, help="mini-batch size (default 32 small, 128 large)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--shift-only", action="store_true",
+                   help="multiplier-free requantization: every M_r = 1")
+    p.add_argument("--act-width", type=int, default=8,
+                   help="bits of the unsigned hidden activations A (default 8)")
+    p.add_argument("-o", "--output", required=True, metavar="FILE",
+                   help="model file to write (e.g. build/digits.sst)")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object (accuracies, compression, timing) instead of text")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    p.set_defaults(func=run)
+
+
+def run(args):
+    from .. import modelfile
+    from ..compression import format_compression
+    from ..train.datasets import load_dataset
+    from ..train.export import train_and_export
+    from ..train.mlp import Progress, Schedule
+
+    cb = Codebook(args.n, args.k, args.variant, args.assignment)
+    progress = Progress(not args.quiet)
+    sizes = _int_list(args.layers, "--layers") if args.layers else None
+    if sizes is not None and (len(sizes) < 2 or min(sizes) < 1):
+        raise ValueError(f"--layers needs at least two positive sizes, not {args.layers!r}")
+    epochs = _int_list(args.epochs, "--epochs") if args.epochs else None
+    if epochs is not None:
+        if len(epochs) == 1:
+            epochs = epochs * 3
+        if len(epochs) != 3:
+            raise ValueError(f"--epochs takes one number or three (float,prune,sst), "
+                             f"not {args.epochs!r}")
+    if not 2 <= args.act_width <= 16:
+        raise ValueError(f"--act-width must be in 2..16, not {args.act_width}")
+    out = Path(args.output)
+    if out.is_dir():
+        raise ValueError(f"output {str(out)!r} is a folder; give a file name")
+    progress.line(f"loading data set {args.dataset} ...")
+    data = load_dataset(args.dataset)
+    if sizes is not None:
+        if sizes[0] != data.features or sizes[-1] != data.classes:
+            raise ValueError(f"--layers must start with the data set's {data.features} features "
+                             f"and end with its {data.classes} classes, not {args.layers!r}")
+    else:
+        hidden = 128 if len(data.x_train) < 10000 else 256
+        sizes = [data.features, hidden, data.classes]
+    sched = Schedule.for_dataset(data)
+    if epochs is not None:
+        sched.epochs_float, sched.epochs_prune, sched.epochs_sst = epochs
+    if args.batch_size is not None:
+        sched.batch_size = args.batch_size
+    sched.__post_init__()
+    progress.line(f"{data.describe()}\ntraining {'-'.join(map(str, sizes))}, SST "
+                  f"{cb.describe_short()}, epochs {sched.epochs_float}/{sched.epochs_prune}/"
+                  f"{sched.epochs_sst}, batch {sched.batch_size}, seed {args.seed}")
+    res = train_and_export(data, sizes, cb, schedule=sched, seed=args.seed,
+                           shift_only=args.shift_only, act_width=args.act_width,
+                           progress=progress)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    modelfile.save(res["network"], out)
+    acc, comp = res["accuracy"], res["compression"]
+    if args.json:
+        print(json.dumps({"dataset": data.name, "sizes": sizes, "codebook": cb.describe(),
+                          "shift_only": args.shift_only, "seed": args.seed,
+                          "accuracy": acc, "compression": comp, "seconds": res["seconds"],
+                          "model": str(out)}))
+        return 0
+    mode = "shift-only (M_r = 1)" if args.shift_only else "16-bit multipliers"
+    print(f"data set     {data.describe()}")
+    print(f"network      {'-'.join(map(str, sizes))}, SST {cb.describe_short()}, "
+          f"{cb.bits_per_weight:.4g} bit/weight, {args.act_width}-bit activations, {mode}")
+    print(f"accuracy     float {100 * acc['float']:.2f} %   SST (float) {100 * acc['sst']:.2f} %"
+          f"   integer {100 * acc['integer']:.2f} %   (test set, {len(data.y_test)} samples)")
+    print(f"             integer vs float {100 * (acc['integer'] - acc['float']):+.2f} points, "
+          f"integer/SST-float agreement {100 * acc['agreement']:.2f} %")
+    print(f"time         {res['seconds']:.1f} s")
+    print(format_compression(comp))
+    print(f"model        {out}")
+    sys.stdout.flush()
+    return 0

@@ -1,0 +1,585 @@
+"""A NumPy trainer of multi-layer perceptrons into SST form.
+
+The network: ``in -> [SST linear -> batch norm -> ReLU] x H -> SST linear ->
+logits``. Every layer's weights are SST-coded (first and last included).
+
+Training runs in three phases (Boo & Sung 2017, section III):
+
+``float``
+    float pre-training of the latent weights ``V``.
+``prune``
+    gradual pruning into the SST structure: the forward pass keeps, in every
+    subvector of N weights, only the ``keep`` largest magnitudes (for
+    ``partitioned``, the ``ceil(keep / K)`` largest of each segment), and
+    ``keep`` falls from N to K along a cubic schedule over the first 3/4 of the
+    phase, then stays at K. The gradient reaches every latent weight (a
+    straight-through mask), so a pruned weight can grow back.
+``sst``
+    ternary fine-tuning with a straight-through estimator: the forward pass
+    uses ``alpha_r * t_r`` from the exact SST projection
+    (:func:`sst_hw.encode.project`), the backward pass updates the latent float
+    weights as if the projection were the identity.
+
+In every phase the latent weights first go through *weight-distribution
+normalization*: each row of a hidden layer is normalized to zero mean and unit
+standard deviation (the last layer as a whole), so the projection's ternary
+threshold ``alpha/2`` always sits at the same place in the distribution and
+the scale of ``V`` does not matter. Batch normalization after each hidden
+layer makes the network invariant to the per-row scale ``alpha_r``; it is
+folded into the per-row multiplier and constant at export.
+
+The last layer has no batch norm and no bias, and its scale ``alpha`` is one
+per layer: the integer network returns its raw accumulators and classifies by
+their arg-max, which per-row scales or biases would change. A learnt scalar
+temperature ``tau`` scales its logits in training only (it never changes the
+arg-max).
+
+``shift_only`` trains for multiplier-free requantization (every ``M_r = 1``):
+the hidden layers' ``alpha`` is one per layer too, and their batch norm
+divides by one standard deviation for the whole layer (per-row mean and
+bias, no per-row gain), so every row of a layer has the same gain.
+
+Everything is float32, seeded and single-threaded-friendly: the same seed
+gives the same weights.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..codebook import Codebook
+from ..encode import project
+
+__all__ = ["MLP", "Schedule", "Adam", "Progress", "TrainResult", "train", "PHASES",
+           "structured_mask", "sst_weights", "keep_schedule", "accuracy"]
+
+PHASES = ("float", "prune", "sst")
+_BN_EPS = 1e-5
+_STD_EPS = 1e-8
+#: Latent weights start at standard deviation _INIT_GAIN / sqrt(fan_in). The
+#: normalized weights do not depend on that scale, but Adam's steps do not
+#: either, so it sets the effective (relative) learning rate of ``V``.
+_INIT_GAIN = 0.5
+
+
+# -- SST structure helpers ----------------------------------------------------------------------
+
+
+def _padded(w: np.ndarray, n: int) -> np.ndarray:
+    out, inf = w.shape
+    s = -(-inf // n)
+    return np.pad(w, ((0, 0), (0, s * n - inf))) if s * n != inf else w
+
+
+def structured_mask(w: np.ndarray, codebook: Codebook, keep: int) -> np.ndarray:
+    """0/1 float32 mask (out, in) keeping, per subvector of N, the ``keep``
+    largest magnitudes (``full``), or the ``ceil(keep / K)`` largest of each of
+    the K segments (``partitioned``). ``keep >= N`` keeps everything."""
+    n, k = codebook.n, codebook.k
+    out, inf = w.shape
+    if keep >= n:
+        return np.ones_like(w, dtype=np.float32)
+    mag = np.abs(_padded(w, n))
+    s = mag.shape[1] // n
+    if codebook.variant == "partitioned":
+        L = n // k
+        per = min(L, -(-keep // k))
+        sub = mag.reshape(out, s * k, L)
+        kk, width = per, L
+    else:
+        sub = mag.reshape(out, s, n)
+        kk, width = keep, n
+    mask = np.zeros(sub.shape, np.float32)
+    if kk >= width:
+        mask[:] = 1.0
+    else:
+        idx = np.argpartition(-sub, kk - 1, axis=-1)[..., :kk]
+        np.put_along_axis(mask, idx, 1.0, axis=-1)
+    return mask.reshape(out, s * n)[:, :inf]
+
+
+def sst_weights(w: np.ndarray, codebook: Codebook, per_row: bool = True):
+    """The SST projection of ``w`` (out, in): ``(t, alpha)`` with ``t`` int8
+    (out, in) in {-1, 0, +1} and ``alpha`` float64 (out,) > 0, minimising
+    ``||w - alpha t||``. ``per_row=False`` finds one ``alpha`` for the whole
+    matrix (the same value repeated in every row): exact too, by projecting
+    the matrix as one long row (its subvectors are the same)."""
+    out, inf = w.shape
+    n = codebook.n
+    if per_row:
+        t, alpha, *_ = project(w, codebook)
+        return t.reshape(out, -1)[:, :inf], alpha
+    flat = _padded(np.asarray(w, np.float64), n).reshape(1, -1)
+    t, alpha, *_ = project(flat, codebook)
+    t = t.reshape(out, -1)[:, :inf]
+    return t, np.full(out, float(alpha[0]))
+
+
+def keep_schedule(progress: float, n: int, k: int, hold: float = 0.25) -> int:
+    """Allowed non-zeros per subvector at ``progress`` (0..1) of the pruning
+    phase: a cubic fall from N to K over the first ``1 - hold`` of it (fast at
+    first, slow near K, Zhu & Gupta 2017), then K."""
+    ramp = min(1.0, max(0.0, progress) / max(1e-9, 1.0 - hold))
+    return int(math.ceil(k + (n - k) * (1.0 - ramp) ** 3 - 1e-9))
+
+
+def accuracy(pred, labels) -> float:
+    """Fraction of ``pred == labels``."""
+    return float(np.mean(np.asarray(pred) == np.asarray(labels)))
+
+
+# -- optimizer and progress ---------------------------------------------------------------------
+
+
+class Adam:
+    """Adam (Kingma & Ba) updating a list of float32 arrays in place."""
+
+    def __init__(self, params, b1=0.9, b2=0.999, eps=1e-8):
+        self.params = params
+        self.b1, self.b2, self.eps = b1, b2, eps
+        self.m = [np.zeros_like(p) for p in params]
+        self.v = [np.zeros_like(p) for p in params]
+        self.t = 0
+
+    def step(self, grads, lr: float):
+        self.t += 1
+        c1 = 1.0 - self.b1 ** self.t
+        c2 = 1.0 - self.b2 ** self.t
+        for p, g, m, v in zip(self.params, grads, self.m, self.v):
+            m *= self.b1
+            m += (1.0 - self.b1) * g
+            v *= self.b2
+            v += (1.0 - self.b2) * (g * g)
+            p -= (lr / c1) * m / (np.sqrt(v / c2) + self.eps)
+
+
+class Progress:
+    """A tiny progress printer on a stream (stderr by default).
+
+    ``line(msg)`` prints a line; ``tick(msg)`` shows a transient status,
+    rewritten in place on a terminal (at most a few times a second) and
+    dropped elsewhere. ``enabled=False`` prints nothing."""
+
+    def __init__(self, enabled: bool = True, stream=None):
+        self.enabled = enabled
+        self.stream = stream if stream is not None else sys.stderr
+        self.tty = enabled and hasattr(self.stream, "isatty") and self.stream.isatty()
+        self._last = 0.0
+        self._dirty = False
+
+    def tick(self, msg: str):
+        if not self.tty:
+            return
+        now = time.monotonic()
+        if now - self._last < 0.25:
+            return
+        self._last = now
+        self.stream.write("\r\x1b[K" + msg)
+        self.stream.flush()
+        self._dirty = True
+
+    def line(self, msg: str):
+        if not self.enabled:
+            return
+        if self._dirty:
+            self.stream.write("\r\x1b[K")
+            self._dirty = False
+        self.stream.write(msg + "\n")
+        self.stream.flush()
+
+
+# -- the network ----------------------------------------------------------------------------------
+
+
+class MLP:
+    """An MLP whose layers all become SST layers.
+
+    Parameters
+    ----------
+    sizes : list of int
+        ``[in_features, hidden..., classes]``, at least two entries.
+    codebook : Codebook
+        The SST code of every layer.
+    shift_only : bool
+        Train for multiplier-free requantization (see the module docstring).
+    seed : int
+        Seed of the weight initialisation.
+
+    Attributes
+    ----------
+    V : list of float32 (out, in)
+        Latent weights.
+    gamma, beta, run_mean, run_var : lists of float32 arrays, one per hidden layer
+        Batch-norm parameters and statistics (``gamma`` unused and ``run_var``
+        of shape (1,) under ``shift_only``).
+    log_tau : float32 (1,)
+        Log of the last layer's training temperature.
+    phase : str
+        ``"float"``, ``"prune"`` or ``"sst"``: how the forward pass derives the
+        weights from ``V``.
+    keep : int
+        Allowed non-zeros per subvector in the ``prune`` phase.
+    """
+
+    def __init__(self, sizes, codebook: Codebook, *, shift_only: bool = False, seed: int = 0):
+        sizes = [int(s) for s in sizes]
+        if len(sizes) < 2 or min(sizes) < 1:
+            raise ValueError(f"layer sizes must be at least two positive integers, not {sizes}")
+        if not isinstance(codebook, Codebook):
+            raise TypeError(f"codebook must be a Codebook, not {codebook!r}")
+        self.sizes = sizes
+        self.codebook = codebook
+        self.shift_only = bool(shift_only)
+        rng = np.random.default_rng(seed)
+        self.V = [(rng.standard_normal((o, i)) * (_INIT_GAIN / math.sqrt(i))).astype(np.float32)
+                  for i, o in zip(sizes, sizes[1:])]
+        hidden = sizes[1:-1]
+        self.gamma = [np.ones(o, np.float32) for o in hidden]
+        self.beta = [np.zeros(o, np.float32) for o in hidden]
+        self.run_mean = [np.zeros(o, np.float32) for o in hidden]
+        self.run_var = [np.ones(1 if self.shift_only else o, np.float32) for o in hidden]
+        self.log_tau = np.array([-0.5 * math.log(sizes[-2])], np.float32)
+        self.phase = "float"
+        self.keep = codebook.n
+
+    @property
+    def layers(self) -> int:
+        return len(self.V)
+
+    def is_last(self, l: int) -> bool:
+        return l == self.layers - 1
+
+    def per_row_alpha(self, l: int) -> bool:
+        """Whether layer ``l`` has one ``alpha`` per row (else one per layer)."""
+        return not (self.is_last(l) or self.shift_only)
+
+    def params(self) -> list:
+        """Every trained array (in a fixed order, matching :meth:`backward`)."""
+        gam = [] if self.shift_only else self.gamma
+        return [*self.V, *gam, *self.beta, self.log_tau]
+
+    # -- weights -------------------------------------------------------------------------
+
+    def _normalized(self, l: int):
+        """Weight-distribution normalization: rows (hidden) or the whole
+        matrix (last layer) to zero mean, unit standard deviation."""
+        V = self.V[l]
+        axis = None if self.is_last(l) else 1
+        m = V.mean(axis=axis, keepdims=True)
+        d = V - m
+        s = np.sqrt((d * d).mean(axis=axis, keepdims=True)) + _STD_EPS
+        return d / s, s
+
+    def _normalized_backward(self, l, wn, s, dwn):
+        axis = None if self.is_last(l) else 1
+        return (dwn - dwn.mean(axis=axis, keepdims=True)
+                - wn * (dwn * wn).mean(axis=axis, keepdims=True)) / s
+
+    def weight(self, l: int, phase: str | None = None):
+        """Forward weights of layer ``l`` (float32 (out, in)) in ``phase``
+        (default: the current phase), and what the backward pass needs."""
+        phase = self.phase if phase is None else phase
+        wn, s = self._normalized(l)
+        if phase == "float":
+            w = wn
+        elif phase == "prune":
+            w = wn * structured_mask(wn, self.codebook, self.keep)
+        elif phase == "sst":
+            t, alpha = sst_weights(wn, self.codebook, self.per_row_alpha(l))
+            w = (t * alpha[:, None]).astype(np.float32)
+        else:
+            raise ValueError(f"phase must be one of {', '.join(PHASES)}, not {phase!r}")
+        return w, (wn, s)
+
+    def ternary(self, l: int):
+        """The SST form of layer ``l``: ``(t, alpha)``, int8 (out, in) and float64 (out,)."""
+        wn, _ = self._normalized(l)
+        return sst_weights(wn, self.codebook, self.per_row_alpha(l))
+
+    # -- batch norm ---------------------------------------------------------------------------
+
+    def bn_fold(self, l: int):
+        """Eval-mode batch norm of hidden layer ``l`` as ``y = g * z + h``: (g, h)
+        float64 (out,); ``g`` is the same in every row under ``shift_only``."""
+        out = self.sizes[l + 1]
+        inv = 1.0 / np.sqrt(self.run_var[l].astype(np.float64) + _BN_EPS)
+        g = np.broadcast_to(inv * (1.0 if self.shift_only else self.gamma[l]), (out,)).copy()
+        h = self.beta[l] - g * self.run_mean[l]
+        return g, h.astype(np.float64)
+
+    def _bn_train(self, l, z, momentum):
+        mu = z.mean(0)
+        d = z - mu
+        var = (d * d).mean(0)
+        if self.shift_only:
+            var = np.array([var.mean()], var.dtype)
+        sig = np.sqrt(var + _BN_EPS)
+        zhat = d / sig
+        y = zhat * (1.0 if self.shift_only else self.gamma[l]) + self.beta[l]
+        if momentum:
+            self.run_mean[l] += momentum * (mu - self.run_mean[l])
+            self.run_var[l] += momentum * (var - self.run_var[l])
+        return y, (zhat, sig)
+
+    def _bn_backward(self, l, dy, cache):
+        zhat, sig = cache
+        dbeta = dy.sum(0)
+        if self.shift_only:
+            dgamma = None
+            dzhat = dy
+            dz = (dzhat - dzhat.mean(0) - zhat * (dzhat * zhat).mean()) / sig
+        else:
+            dgamma = (dy * zhat).sum(0)
+            dzhat = dy * self.gamma[l]
+            dz = (dzhat - dzhat.mean(0) - zhat * (dzhat * zhat).mean(0)) / sig
+        return dz, dgamma, dbeta
+
+    def _bn_eval(self, l, z):
+        g, h = self.bn_fold(l)
+        return z * g.astype(np.float32) + h.astype(np.float32)
+
+    # -- passes ----------------------------------------------------------------------------------
+
+    def forward_train(self, x, momentum=0.1, dropout: float = 0.0, rng=None):
+        """Logits (batch, classes) with batch statistics, and the cache for
+        :meth:`backward`. ``dropout`` > 0 zeroes that fraction of the hidden
+        activations (inverted dropout; ``rng`` draws the masks)."""
+        cache = []
+        a = x
+        for l in range(self.layers):
+            w, wc = self.weight(l)
+            z = a @ w.T
+            if self.is_last(l):
+                tau = np.exp(self.log_tau[0])
+                logits = z * tau
+                cache.append((a, w, wc, None, None))
+                return logits, cache
+            y, bc = self._bn_train(l, z, momentum)
+            on = (y > 0).astype(np.float32)
+            if dropout:
+                on *= (rng.random(y.shape, np.float32) >= dropout) * np.float32(1 / (1 - dropout))
+            cache.append((a, w, wc, bc, on))
+            a = y * on
+
+    def backward(self, cache, logits, dlogits):
+        """Gradients of every array of :meth:`params`, same order."""
+        L = self.layers
+        dV = [None] * L
+        dgam = [None] * (L - 1)
+        dbet = [None] * (L - 1)
+        tau = np.exp(self.log_tau[0])
+        dlog_tau = np.array([(dlogits * logits).sum()], np.float32)
+        dz = dlogits * tau
+        for l in range(L - 1, -1, -1):
+            a, w, (wn, s), bc, on = cache[l]
+            if not self.is_last(l):
+                dy = da * on
+                dz, dgam[l], dbet[l] = self._bn_backward(l, dy, bc)
+            dw = dz.T @ a
+            if l:
+                da = dz @ w
+            # Straight-through: the mask / projection passes the gradient unchanged.
+            dV[l] = self._normalized_backward(l, wn, s, dw)
+        gam = [] if self.shift_only else dgam
+        return [*dV, *gam, *dbet, dlog_tau]
+
+    def predict_logits(self, x, phase: str | None = None, batch: int = 4096) -> np.ndarray:
+        """Float logits (samples, classes) in eval mode of the raw uint8 features ``x``."""
+        x = np.asarray(x)
+        ws = [self.weight(l, phase)[0] for l in range(self.layers)]
+        outs = []
+        for i in range(0, len(x), batch):
+            a = to_float(x[i:i + batch])
+            for l, w in enumerate(ws):
+                z = a @ w.T
+                a = z if self.is_last(l) else np.maximum(self._bn_eval(l, z), 0.0)
+            outs.append(a)
+        return np.concatenate(outs) if outs else np.zeros((0, self.sizes[-1]), np.float32)
+
+    def predict(self, x, phase: str | None = None) -> np.ndarray:
+        """Classes (samples,) int64, the lowest index on ties."""
+        return np.argmax(self.predict_logits(x, phase), axis=1).astype(np.int64)
+
+    def recalibrate(self, x, phase: str | None = None, batch: int = 8192):
+        """Set the batch-norm statistics to their exact values over ``x`` (raw
+        uint8 features) for the current weights, layer by layer."""
+        x = np.asarray(x)
+        ws = [self.weight(l, phase)[0] for l in range(self.layers)]
+        acts = [to_float(x[i:i + batch]) for i in range(0, len(x), batch)]
+        for l in range(self.layers - 1):
+            zs = [a @ ws[l].T for a in acts]
+            n = sum(len(z) for z in zs)
+            mu = sum(z.astype(np.float64).sum(0) for z in zs) / n
+            var = sum(((z - mu) ** 2).sum(0) for z in zs) / n
+            if self.shift_only:
+                var = np.array([var.mean()])
+            self.run_mean[l] = mu.astype(np.float32)
+            self.run_var[l] = var.astype(np.float32)
+            acts = [np.maximum(self._bn_eval(l, z), 0.0) for z in zs]
+
+
+def to_float(x) -> np.ndarray:
+    """Raw 0..255 features as the float32 network input ``x / 255``."""
+    return np.asarray(x, np.float32) * np.float32(1.0 / 255.0)
+
+
+# -- training loop ------------------------------------------------------------------------------
+
+
+@dataclass
+class Schedule:
+    """Epochs, batch size and learning rates of the three phases.
+
+    ``lr_*`` are Adam's peak learning rates; each phase decays its rate along a
+    half cosine to 1/20 of the peak. ``prune_hold`` is the final fraction of
+    the pruning phase spent at K non-zeros. ``dropout`` is the fraction of
+    hidden activations zeroed in training (inverted dropout, 0 = off)."""
+
+    epochs_float: int = 30
+    epochs_prune: int = 30
+    epochs_sst: int = 40
+    batch_size: int = 32
+    lr_float: float = 3e-3
+    lr_prune: float = 2e-3
+    lr_sst: float = 1e-3
+    prune_hold: float = 0.25
+    dropout: float = 0.0
+
+    @classmethod
+    def for_dataset(cls, dataset) -> "Schedule":
+        """Defaults by size: small sets (digits) get many short epochs of
+        batch 32, large ones (Fashion-MNIST) fewer epochs of batch 128."""
+        if len(dataset.x_train) < 10000:
+            return cls(30, 30, 40, batch_size=32)
+        return cls(15, 15, 20, batch_size=128)
+
+    def epochs(self, phase: str) -> int:
+        return getattr(self, f"epochs_{phase}")
+
+    def lr(self, phase: str) -> float:
+        return getattr(self, f"lr_{phase}")
+
+    def __post_init__(self):
+        for p in PHASES:
+            e = self.epochs(p)
+            if isinstance(e, bool) or not isinstance(e, int) or e < 0:
+                raise ValueError(f"epochs of the {p} phase must be an integer >= 0, not {e!r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), not {self.dropout!r}")
+        if self.epochs_sst < 1:
+            raise ValueError("the sst phase needs at least 1 epoch, not 0")
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) \
+                or self.batch_size < 1:
+            raise ValueError(f"batch size must be a positive integer, not {self.batch_size!r}")
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns.
+
+    ``accuracy`` maps ``"float"``, ``"prune"`` and ``"sst"`` to the test-set
+    accuracy (0..1) at the end of that phase, in eval mode with recalibrated
+    batch norm (``"float"``: the dense float network; ``"sst"``: the SST
+    network in float arithmetic). ``train_accuracy`` likewise on the training
+    set. ``history`` has one dict per epoch (phase, epoch, loss, accuracy of
+    the training batches, seconds)."""
+
+    model: MLP
+    schedule: Schedule = None
+    accuracy: dict = field(default_factory=dict)
+    train_accuracy: dict = field(default_factory=dict)
+    history: list = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def _softmax_xent(logits, labels):
+    z = logits - logits.max(1, keepdims=True)
+    e = np.exp(z)
+    p = e / e.sum(1, keepdims=True)
+    rows = np.arange(len(labels))
+    loss = float(-np.log(np.maximum(p[rows, labels], 1e-30)).mean())
+    d = p
+    d[rows, labels] -= 1.0
+    return loss, d / len(labels)
+
+
+def train(dataset, sizes, codebook: Codebook, *, schedule: Schedule | None = None,
+          seed: int = 0, shift_only: bool = False,
+          progress: Progress | None = None) -> TrainResult:
+    """Train an MLP on ``dataset`` (a :class:`~sst_hw.train.datasets.Dataset`)
+    through the float, prune and sst phases.
+
+    ``sizes`` must start with the data set's feature count and end with its
+    class count. ``seed`` fixes initialisation and batch order: the same seed
+    gives the same result. Progress (one line per epoch) goes to
+    ``progress`` (default: none)."""
+    schedule = schedule or Schedule.for_dataset(dataset)
+    progress = progress or Progress(False)
+    sizes = [int(s) for s in sizes]
+    if sizes[0] != dataset.features:
+        raise ValueError(f"the first layer size must be the data set's {dataset.features} "
+                         f"features, not {sizes[0]}")
+    if sizes[-1] != dataset.classes:
+        raise ValueError(f"the last layer size must be the data set's {dataset.classes} "
+                         f"classes, not {sizes[-1]}")
+    init_seed, order_seed = np.random.SeedSequence(seed).generate_state(2)
+    model = MLP(sizes, codebook, shift_only=shift_only, seed=int(init_seed))
+    rng = np.random.default_rng(int(order_seed))
+    result = TrainResult(model, schedule)
+    xtr, ytr = dataset.x_train, dataset.y_train
+    ntr = len(xtr)
+    bs = min(schedule.batch_size, ntr)
+    steps_per_epoch = ntr // bs
+    t_start = time.monotonic()
+    for phase in PHASES:
+        epochs = schedule.epochs(phase)
+        model.phase = phase
+        model.keep = codebook.n if phase == "float" else codebook.k
+        if epochs:
+            opt = Adam(model.params())
+            total = epochs * steps_per_epoch
+            peak = schedule.lr(phase)
+            step = 0
+            for ep in range(epochs):
+                t0 = time.monotonic()
+                order = rng.permutation(ntr)
+                loss_sum, hits = 0.0, 0
+                for b in range(steps_per_epoch):
+                    frac = step / max(1, total - 1)
+                    if phase == "prune":
+                        model.keep = keep_schedule(frac, codebook.n, codebook.k,
+                                                   schedule.prune_hold)
+                    lr = peak * (0.05 + 0.95 * 0.5 * (1.0 + math.cos(math.pi * frac)))
+                    idx = order[b * bs:(b + 1) * bs]
+                    x = to_float(xtr[idx])
+                    logits, cache = model.forward_train(x, dropout=schedule.dropout, rng=rng)
+                    loss, dlogits = _softmax_xent(logits, ytr[idx])
+                    hits += int((logits.argmax(1) == ytr[idx]).sum())
+                    loss_sum += loss
+                    opt.step(model.backward(cache, logits, dlogits), lr)
+                    step += 1
+                    progress.tick(f"[{phase} {ep + 1}/{epochs}] batch {b + 1}/{steps_per_epoch} "
+                                  f"loss {loss_sum / (b + 1):.4f}")
+                seen = steps_per_epoch * bs
+                rec = {"phase": phase, "epoch": ep + 1, "loss": loss_sum / steps_per_epoch,
+                       "batch_accuracy": hits / seen, "seconds": time.monotonic() - t0}
+                if phase == "prune":
+                    rec["keep"] = model.keep
+                result.history.append(rec)
+                extra = f" keep {model.keep}/{codebook.n}" if phase == "prune" else ""
+                progress.line(f"[{phase:5s} {ep + 1:3d}/{epochs}] loss {rec['loss']:.4f} "
+                              f"batch acc {100 * rec['batch_accuracy']:6.2f}%{extra} "
+                              f"({rec['seconds']:.1f}s)")
+        model.recalibrate(xtr)
+        result.accuracy[phase] = accuracy(model.predict(dataset.x_test), dataset.y_test)
+        result.train_accuracy[phase] = accuracy(model.predict(xtr), ytr)
+        progress.line(f"[{phase:5s}] done: train {100 * result.train_accuracy[phase]:.2f}% "
+                      f"test {100 * result.accuracy[phase]:.2f}% "
+                      f"({time.monotonic() - t_start:.1f}s so far)")
+    result.seconds = time.monotonic() - t_start
+    return result
