@@ -13,6 +13,13 @@ import sys
 #: Sub-command modules, in the order ``sst-hw --help`` lists them.
 COMMANDS = [
     "codebook",
+    "generate",
+    "synth",
+    "train",
+    "import_onnx",
+    "build",
+    "infer",
+    "compile",
 ]
 
 

@@ -252,7 +252,7 @@ def evaluate(model: MLP, network: Network, dataset) -> dict:
 
 def train_and_export(dataset, sizes, codebook: Codebook, *, schedule=None, seed: int = 0,
                      shift_only: bool = False, act_width: int = 8, progress=None,
-                     calib_samples: int = 10000) -> dict:
+                     calib_samples: int = 10000, model: MLP | None = None) -> dict:
     """Train on ``dataset``, export to the integer contract, evaluate everything.
 
     Returns a dict: ``network`` (the golden :class:`~sst_hw.golden.Network`,
@@ -262,6 +262,10 @@ def train_and_export(dataset, sizes, codebook: Codebook, *, schedule=None, seed:
     network in float arithmetic, ``integer`` the golden model, ``agreement``
     between the last two), ``compression`` (:func:`sst_hw.compression.compression`)
     and ``seconds`` (training, export and evaluation).
+
+    ``model`` continues an existing :class:`~sst_hw.train.mlp.MLP` (see
+    :func:`~sst_hw.train.mlp.train`), e.g. float pre-trained weights shared by
+    several codebooks (``schedule.epochs_float = 0``).
     """
     import time
 
@@ -270,7 +274,7 @@ def train_and_export(dataset, sizes, codebook: Codebook, *, schedule=None, seed:
 
     t0 = time.monotonic()
     result = train(dataset, sizes, codebook, schedule=schedule, seed=seed,
-                   shift_only=shift_only, progress=progress)
+                   shift_only=shift_only, progress=progress, model=model)
     net, info = export_network(result.model, dataset.x_train, act_width=act_width,
                                calib_samples=calib_samples, seed=seed)
     ev = evaluate(result.model, net, dataset)

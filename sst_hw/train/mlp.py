@@ -46,6 +46,7 @@ gives the same weights.
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -55,8 +56,8 @@ import numpy as np
 from ..codebook import Codebook
 from ..encode import project
 
-__all__ = ["MLP", "Schedule", "Adam", "Progress", "TrainResult", "train", "PHASES",
-           "structured_mask", "sst_weights", "keep_schedule", "accuracy"]
+__all__ = ["MLP", "Schedule", "Adam", "Progress", "BlasThreads", "TrainResult", "train", "PHASES",
+           "structured_mask", "sst_weights", "sst_dense", "keep_schedule", "accuracy"]
 
 PHASES = ("float", "prune", "sst")
 _BN_EPS = 1e-5
@@ -76,31 +77,76 @@ def _padded(w: np.ndarray, n: int) -> np.ndarray:
     return np.pad(w, ((0, 0), (0, s * n - inf))) if s * n != inf else w
 
 
+def _kth_largest(sub: np.ndarray, k: int) -> np.ndarray:
+    """The ``k``-th largest value (1-based) of every row of ``sub`` (R, W), float32 (R,).
+
+    A running insertion over the W columns of the transposed array: ``j``
+    running maxima (``j = k``) or minima (``j = W - k + 1``, whichever is
+    fewer), two element-wise ops per column and slot on contiguous vectors.
+    Much faster than ``partition``/``argpartition`` along a short last axis."""
+    width = sub.shape[1]
+    cols = np.ascontiguousarray(sub.T)
+    largest = k <= width - k + 1
+    j = k if largest else width - k + 1
+    keep_op, pass_op = (np.maximum, np.minimum) if largest else (np.minimum, np.maximum)
+    fill = -np.inf if largest else np.inf
+    tops = [cols[0].copy()] + [np.full(cols.shape[1], fill, cols.dtype) for _ in range(j - 1)]
+    tmp = np.empty_like(tops[0])
+    for c in range(1, width):
+        v = cols[c].copy()
+        for i in range(j):
+            pass_op(tops[i], v, out=tmp)
+            keep_op(tops[i], v, out=tops[i])
+            v, tmp = tmp, v
+    return tops[j - 1]
+
+
+def _running_top(sub: np.ndarray, k: int) -> list:
+    """The ``k`` largest values of every row of ``sub`` (R, W), as ``k`` arrays
+    (R,), largest first (see :func:`_kth_largest`)."""
+    cols = np.ascontiguousarray(sub.T)
+    tops = [cols[0].copy()] + [np.full(cols.shape[1], -np.inf, cols.dtype) for _ in range(k - 1)]
+    tmp = np.empty_like(tops[0])
+    for c in range(1, sub.shape[1]):
+        v = cols[c].copy()
+        for i in range(k):
+            np.minimum(tops[i], v, out=tmp)
+            np.maximum(tops[i], v, out=tops[i])
+            v, tmp = tmp, v
+    return tops
+
+
 def structured_mask(w: np.ndarray, codebook: Codebook, keep: int) -> np.ndarray:
     """0/1 float32 mask (out, in) keeping, per subvector of N, the ``keep``
     largest magnitudes (``full``), or the ``ceil(keep / K)`` largest of each of
-    the K segments (``partitioned``). ``keep >= N`` keeps everything."""
+    the K segments (``partitioned``). ``keep >= N`` keeps everything.
+
+    Groups with ties at the threshold are settled by ``argpartition`` (exactly
+    ``keep`` survive); the rest by comparing with the ``keep``-th largest
+    magnitude (:func:`_kth_largest`)."""
     n, k = codebook.n, codebook.k
     out, inf = w.shape
     if keep >= n:
         return np.ones_like(w, dtype=np.float32)
-    mag = np.abs(_padded(w, n))
-    s = mag.shape[1] // n
+    mag = np.abs(_padded(np.asarray(w, np.float32), n))
     if codebook.variant == "partitioned":
-        L = n // k
-        per = min(L, -(-keep // k))
-        sub = mag.reshape(out, s * k, L)
-        kk, width = per, L
+        width = n // k
+        kk = min(width, -(-keep // k))
     else:
-        sub = mag.reshape(out, s, n)
-        kk, width = keep, n
-    mask = np.zeros(sub.shape, np.float32)
+        width, kk = n, keep
     if kk >= width:
-        mask[:] = 1.0
-    else:
-        idx = np.argpartition(-sub, kk - 1, axis=-1)[..., :kk]
-        np.put_along_axis(mask, idx, 1.0, axis=-1)
-    return mask.reshape(out, s * n)[:, :inf]
+        return np.ones((out, inf), np.float32)
+    sub = mag.reshape(-1, width)
+    kth = _kth_largest(sub, kk)
+    hit = sub >= kth[:, None]
+    mask = hit.astype(np.float32)
+    over = np.flatnonzero(mask.sum(1) > kk)
+    if over.size:                       # ties: keep exactly kk, lowest-index rule of argpartition
+        m = np.zeros((over.size, width), np.float32)
+        idx = np.argpartition(-sub[over], kk - 1, axis=-1)[:, :kk]
+        np.put_along_axis(m, idx, 1.0, axis=-1)
+        mask[over] = m
+    return mask.reshape(out, -1)[:, :inf]
 
 
 def sst_weights(w: np.ndarray, codebook: Codebook, per_row: bool = True):
@@ -118,6 +164,77 @@ def sst_weights(w: np.ndarray, codebook: Codebook, per_row: bool = True):
     t, alpha, *_ = project(flat, codebook)
     t = t.reshape(out, -1)[:, :inf]
     return t, np.full(out, float(alpha[0]))
+
+
+def sst_dense(w: np.ndarray, codebook: Codebook, per_row: bool = True):
+    """The SST projection of ``w`` (out, in) as dense float32 weights ``alpha_r * t_r``,
+    and ``alpha`` float64 (out,): the same result as :func:`sst_weights`, faster.
+
+    The training forward pass calls this on every step, so it avoids the
+    generic slot encoder: candidates (the top K magnitudes of each subvector,
+    or the top one of each segment) come from running maxima
+    (:func:`_running_top`), the best prefix of each row's sorted candidates
+    is chosen as in :func:`sst_hw.encode.project_slots` (same float64 sums,
+    same tie rule), and the kept weights are found by comparing magnitudes with
+    the row threshold, all on float32. Rows where a subvector has ties at the
+    candidate boundary (more equal magnitudes than slots) are handed to the
+    exact :func:`sst_weights`, so the result is always identical to it."""
+    w = np.asarray(w, np.float32)
+    out, inf = w.shape
+    n, k = codebook.n, codebook.k
+    p = _padded(w, n)
+    s = p.shape[1] // n
+    mag = np.abs(p)
+    # Groups: subvectors (full) or segments (partitioned), each giving up to
+    # ``per`` candidates, its ``per`` largest magnitudes.
+    width, per = (n // k, 1) if codebook.variant == "partitioned" else (n, k)
+    if per >= width:
+        groups = None                             # every weight is a candidate
+        cand = mag.reshape(out, -1)
+        tie = None
+    else:
+        groups = mag.reshape(-1, width)
+        tops = _running_top(groups, per + 1)
+        cand = (tops[0] if per == 1 else np.stack(tops[:per], 1)).reshape(out, -1)
+        kth = tops[per - 1]
+        # More equal magnitudes than candidates at the boundary: exact path.
+        tie = (tops[per] == kth) & (kth > 0)
+    rows = out if per_row else 1
+    smag = np.sort(cand.reshape(rows, -1), axis=1)[:, ::-1].astype(np.float64)
+    csum = np.cumsum(smag, axis=1)
+    gain = csum * csum / np.arange(1, smag.shape[1] + 1)
+    gain[smag <= 0] = -1.0
+    gain[:, :-1][smag[:, :-1] == smag[:, 1:]] = -1.0
+    best = np.argmax(gain, axis=1)
+    r = np.arange(rows)
+    ok = gain[r, best] > 0
+    thr = np.where(ok, smag[r, best], np.inf).astype(np.float32)
+    alpha = np.where(ok, csum[r, best] / (best + 1), 1.0)
+    if not per_row:
+        thr = np.repeat(thr, out)
+        alpha = np.repeat(alpha, out)
+    if groups is None:
+        keep = mag >= thr[:, None]
+    else:
+        # Kept: a candidate of its group (>= the group's per-th largest) at or
+        # above the row threshold.
+        gthr = np.maximum(kth, np.repeat(thr, groups.shape[0] // out))
+        keep = (groups >= gthr[:, None]).reshape(out, -1)
+    dense = np.copysign(alpha.astype(np.float32)[:, None], p)
+    dense *= keep
+    if dense.shape[1] != inf:
+        dense = dense[:, :inf]
+    if tie is not None:
+        bad = np.flatnonzero(tie.reshape(out, -1).any(1))
+        if bad.size:
+            if per_row:
+                t, a = sst_weights(w[bad], codebook, True)
+                dense[bad] = t * a.astype(np.float32)[:, None]
+                alpha[bad] = a
+            else:
+                t, alpha = sst_weights(w, codebook, False)
+                dense = t * alpha.astype(np.float32)[:, None]
+    return np.ascontiguousarray(dense, np.float32), alpha
 
 
 def keep_schedule(progress: float, n: int, k: int, hold: float = 0.25) -> int:
@@ -147,15 +264,26 @@ class Adam:
         self.t = 0
 
     def step(self, grads, lr: float):
+        """One update of every parameter with its gradient at learning rate ``lr``
+        (in place, float32, one temporary per array)."""
         self.t += 1
         c1 = 1.0 - self.b1 ** self.t
         c2 = 1.0 - self.b2 ** self.t
         for p, g, m, v in zip(self.params, grads, self.m, self.v):
-            m *= self.b1
-            m += (1.0 - self.b1) * g
-            v *= self.b2
-            v += (1.0 - self.b2) * (g * g)
-            p -= (lr / c1) * m / (np.sqrt(v / c2) + self.eps)
+            dt = p.dtype.type
+            tmp = np.multiply(g, dt(1.0 - self.b1))
+            m *= dt(self.b1)
+            m += tmp
+            np.multiply(g, g, out=tmp)
+            tmp *= dt(1.0 - self.b2)
+            v *= dt(self.b2)
+            v += tmp
+            np.multiply(v, dt(1.0 / c2), out=tmp)
+            np.sqrt(tmp, out=tmp)
+            tmp += dt(self.eps)
+            np.divide(m, tmp, out=tmp)
+            tmp *= dt(lr / c1)
+            p -= tmp
 
 
 class Progress:
@@ -193,6 +321,74 @@ class Progress:
         self.stream.flush()
 
 
+class BlasThreads:
+    """Chooses how many BLAS threads the training steps use, epoch by epoch.
+
+    On an idle machine the matrix products run fastest on every core; on a
+    machine shared with other busy processes, OpenBLAS threads that wait for
+    each other can make a step several times *slower* than one thread. With
+    ``threads=0`` (auto) the first batches of every epoch are timed alternately
+    with one thread and with all cores (``probe`` steps each, the first of each
+    ignored as warm-up) and the faster count is used for the rest of the
+    epoch and for evaluation. A positive ``threads`` fixes the count. Without
+    ``threadpoolctl`` (a scikit-learn dependency) nothing is changed. Use as a
+    context manager: the original thread counts are restored on exit.
+    """
+
+    def __init__(self, threads: int = 0, probe: int = 3):
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
+            raise ValueError(f"threads must be an integer >= 0 (0 = auto), not {threads!r}")
+        try:
+            from threadpoolctl import ThreadpoolController
+            self._libs = [lib for lib in ThreadpoolController().lib_controllers
+                          if lib.user_api == "blas"]
+        except Exception:                                     # pragma: no cover
+            self._libs = []
+        self._saved = [lib.num_threads for lib in self._libs]
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else \
+            (os.cpu_count() or 1)
+        self.auto = threads == 0 and cores > 1 and bool(self._libs)
+        self.candidates = (1, cores) if self.auto else (threads or cores,)
+        self.choice = self.candidates[-1]
+        self.probe = probe
+        self._times = {}
+        self._current = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        for lib, n in zip(self._libs, self._saved):
+            lib.set_num_threads(n)
+        self._current = None
+
+    def set(self, n: int | None = None):
+        """Run BLAS on ``n`` threads from now on (default: the current choice)."""
+        n = self.choice if n is None else n
+        if n != self._current:
+            for lib in self._libs:
+                lib.set_num_threads(n)
+            self._current = n
+
+    def start_epoch(self):
+        self._times = {n: [] for n in self.candidates} if self.auto else {}
+
+    def for_step(self, b: int) -> int:
+        """Set and return the thread count for batch ``b`` of the epoch."""
+        n = self.candidates[b % 2] if self.auto and b < 2 * self.probe else self.choice
+        self.set(n)
+        return n
+
+    def record(self, n: int, b: int, seconds: float):
+        """Time of batch ``b``, run on ``n`` threads."""
+        if not self.auto or b >= 2 * self.probe:
+            return
+        if b >= 2:                                          # skip each count's warm-up step
+            self._times[n].append(seconds)
+        if b == 2 * self.probe - 1:
+            self.choice = min(self.candidates, key=lambda c: min(self._times[c] or [math.inf]))
+
+
 # -- the network ----------------------------------------------------------------------------------
 
 
@@ -209,6 +405,14 @@ class MLP:
         Train for multiplier-free requantization (see the module docstring).
     seed : int
         Seed of the weight initialisation.
+    center : bool
+        Whether weight-distribution normalization subtracts the mean (rows of
+        hidden layers, the whole last matrix) before dividing by the standard
+        deviation. ``False`` divides by the root mean square only, so the
+        normalized weights are the latent ones up to a positive scale per row
+        (hidden) or per layer (last), which batch norm and the temperature
+        absorb: a float network imported from elsewhere
+        (:mod:`sst_hw.onnx_import`) is then represented exactly.
 
     Attributes
     ----------
@@ -226,7 +430,8 @@ class MLP:
         Allowed non-zeros per subvector in the ``prune`` phase.
     """
 
-    def __init__(self, sizes, codebook: Codebook, *, shift_only: bool = False, seed: int = 0):
+    def __init__(self, sizes, codebook: Codebook, *, shift_only: bool = False, seed: int = 0,
+                 center: bool = True):
         sizes = [int(s) for s in sizes]
         if len(sizes) < 2 or min(sizes) < 1:
             raise ValueError(f"layer sizes must be at least two positive integers, not {sizes}")
@@ -235,6 +440,7 @@ class MLP:
         self.sizes = sizes
         self.codebook = codebook
         self.shift_only = bool(shift_only)
+        self.center = bool(center)
         rng = np.random.default_rng(seed)
         self.V = [(rng.standard_normal((o, i)) * (_INIT_GAIN / math.sqrt(i))).astype(np.float32)
                   for i, o in zip(sizes, sizes[1:])]
@@ -267,18 +473,20 @@ class MLP:
 
     def _normalized(self, l: int):
         """Weight-distribution normalization: rows (hidden) or the whole
-        matrix (last layer) to zero mean, unit standard deviation."""
+        matrix (last layer) to zero mean (unless ``center`` is off), unit
+        standard deviation (root mean square)."""
         V = self.V[l]
         axis = None if self.is_last(l) else 1
-        m = V.mean(axis=axis, keepdims=True)
-        d = V - m
+        d = V - V.mean(axis=axis, keepdims=True) if self.center else V
         s = np.sqrt((d * d).mean(axis=axis, keepdims=True)) + _STD_EPS
         return d / s, s
 
     def _normalized_backward(self, l, wn, s, dwn):
         axis = None if self.is_last(l) else 1
-        return (dwn - dwn.mean(axis=axis, keepdims=True)
-                - wn * (dwn * wn).mean(axis=axis, keepdims=True)) / s
+        g = dwn - wn * (dwn * wn).mean(axis=axis, keepdims=True)
+        if self.center:
+            g -= dwn.mean(axis=axis, keepdims=True)
+        return g / s
 
     def weight(self, l: int, phase: str | None = None):
         """Forward weights of layer ``l`` (float32 (out, in)) in ``phase``
@@ -290,8 +498,7 @@ class MLP:
         elif phase == "prune":
             w = wn * structured_mask(wn, self.codebook, self.keep)
         elif phase == "sst":
-            t, alpha = sst_weights(wn, self.codebook, self.per_row_alpha(l))
-            w = (t * alpha[:, None]).astype(np.float32)
+            w, _ = sst_dense(wn, self.codebook, self.per_row_alpha(l))
         else:
             raise ValueError(f"phase must be one of {', '.join(PHASES)}, not {phase!r}")
         return w, (wn, s)
@@ -438,7 +645,9 @@ class Schedule:
     ``lr_*`` are Adam's peak learning rates; each phase decays its rate along a
     half cosine to 1/20 of the peak. ``prune_hold`` is the final fraction of
     the pruning phase spent at K non-zeros. ``dropout`` is the fraction of
-    hidden activations zeroed in training (inverted dropout, 0 = off)."""
+    hidden activations zeroed in training (inverted dropout, 0 = off).
+    ``threads`` is the number of BLAS threads, 0 = chosen per epoch by timing
+    (:class:`BlasThreads`); it changes the speed, not the result."""
 
     epochs_float: int = 30
     epochs_prune: int = 30
@@ -449,6 +658,7 @@ class Schedule:
     lr_sst: float = 1e-3
     prune_hold: float = 0.25
     dropout: float = 0.0
+    threads: int = 0
 
     @classmethod
     def for_dataset(cls, dataset) -> "Schedule":
@@ -485,9 +695,10 @@ class TrainResult:
     ``accuracy`` maps ``"float"``, ``"prune"`` and ``"sst"`` to the test-set
     accuracy (0..1) at the end of that phase, in eval mode with recalibrated
     batch norm (``"float"``: the dense float network; ``"sst"``: the SST
-    network in float arithmetic). ``train_accuracy`` likewise on the training
-    set. ``history`` has one dict per epoch (phase, epoch, loss, accuracy of
-    the training batches, seconds)."""
+    network in float arithmetic). ``train_accuracy`` likewise on (at most
+    10000 samples of) the training set. ``history`` has one dict per epoch
+    (phase, epoch, loss, accuracy of the training batches, seconds, BLAS
+    threads)."""
 
     model: MLP
     schedule: Schedule = None
@@ -508,16 +719,85 @@ def _softmax_xent(logits, labels):
     return loss, d / len(labels)
 
 
+#: Batch-norm statistics after each phase come from at most this many training
+#: samples (evenly spaced; all of a small data set), and the reported training
+#: accuracy from at most ``_TRAIN_EVAL_SAMPLES``.
+_RECALIBRATE_SAMPLES = 20000
+_TRAIN_EVAL_SAMPLES = 10000
+
+
+def _subset(a, limit: int):
+    """``a`` itself, or ``limit`` of its rows evenly spaced (deterministic)."""
+    if len(a) <= limit:
+        return a
+    return a[np.linspace(0, len(a) - 1, limit).astype(np.int64)]
+
+
+def _train_phase(model: MLP, dataset, phase: str, schedule: Schedule, rng,
+                 threads: BlasThreads, progress: Progress, history: list):
+    """The epochs of one phase: Adam, half-cosine learning rate, one line per epoch."""
+    codebook = model.codebook
+    xtr, ytr = dataset.x_train, dataset.y_train
+    ntr = len(xtr)
+    bs = min(schedule.batch_size, ntr)
+    steps = ntr // bs
+    epochs = schedule.epochs(phase)
+    opt = Adam(model.params())
+    total = epochs * steps
+    peak = schedule.lr(phase)
+    step = 0
+    for ep in range(epochs):
+        t0 = time.monotonic()
+        order = rng.permutation(ntr)
+        loss_sum, hits = 0.0, 0
+        threads.start_epoch()
+        for b in range(steps):
+            nthreads = threads.for_step(b)
+            t_step = time.monotonic()
+            frac = step / max(1, total - 1)
+            if phase == "prune":
+                model.keep = keep_schedule(frac, codebook.n, codebook.k, schedule.prune_hold)
+            lr = peak * (0.05 + 0.95 * 0.5 * (1.0 + math.cos(math.pi * frac)))
+            idx = order[b * bs:(b + 1) * bs]
+            logits, cache = model.forward_train(to_float(xtr[idx]), dropout=schedule.dropout,
+                                                rng=rng)
+            loss, dlogits = _softmax_xent(logits, ytr[idx])
+            hits += int((logits.argmax(1) == ytr[idx]).sum())
+            loss_sum += loss
+            opt.step(model.backward(cache, logits, dlogits), lr)
+            threads.record(nthreads, b, time.monotonic() - t_step)
+            step += 1
+            progress.tick(f"[{phase} {ep + 1}/{epochs}] batch {b + 1}/{steps} "
+                          f"loss {loss_sum / (b + 1):.4f}")
+        rec = {"phase": phase, "epoch": ep + 1, "loss": loss_sum / steps,
+               "batch_accuracy": hits / (steps * bs), "seconds": time.monotonic() - t0,
+               "threads": threads.choice}
+        if phase == "prune":
+            rec["keep"] = model.keep
+        history.append(rec)
+        extra = f" keep {model.keep}/{codebook.n}" if phase == "prune" else ""
+        progress.line(f"[{phase:5s} {ep + 1:3d}/{epochs}] loss {rec['loss']:.4f} "
+                      f"batch acc {100 * rec['batch_accuracy']:6.2f}%{extra} "
+                      f"({rec['seconds']:.1f}s, {threads.choice} BLAS thread"
+                      f"{'s' if threads.choice > 1 else ''})")
+
+
 def train(dataset, sizes, codebook: Codebook, *, schedule: Schedule | None = None,
           seed: int = 0, shift_only: bool = False,
-          progress: Progress | None = None) -> TrainResult:
+          progress: Progress | None = None, model: MLP | None = None) -> TrainResult:
     """Train an MLP on ``dataset`` (a :class:`~sst_hw.train.datasets.Dataset`)
     through the float, prune and sst phases.
 
     ``sizes`` must start with the data set's feature count and end with its
     class count. ``seed`` fixes initialisation and batch order: the same seed
     gives the same result. Progress (one line per epoch) goes to
-    ``progress`` (default: none)."""
+    ``progress`` (default: none).
+
+    ``model`` continues training an existing :class:`MLP` (trained in place)
+    instead of a fresh one: float pre-trained weights reused for several
+    codebooks, or an imported network (:mod:`sst_hw.onnx_import`) to fine-tune
+    with ``epochs_float = 0``. Its sizes and ``shift_only`` must match; it is
+    switched to ``codebook``. A phase of 0 epochs is still evaluated."""
     schedule = schedule or Schedule.for_dataset(dataset)
     progress = progress or Progress(False)
     sizes = [int(s) for s in sizes]
@@ -528,58 +808,36 @@ def train(dataset, sizes, codebook: Codebook, *, schedule: Schedule | None = Non
         raise ValueError(f"the last layer size must be the data set's {dataset.classes} "
                          f"classes, not {sizes[-1]}")
     init_seed, order_seed = np.random.SeedSequence(seed).generate_state(2)
-    model = MLP(sizes, codebook, shift_only=shift_only, seed=int(init_seed))
+    if model is None:
+        model = MLP(sizes, codebook, shift_only=shift_only, seed=int(init_seed))
+    else:
+        if not isinstance(model, MLP):
+            raise TypeError(f"model must be an MLP, not {type(model).__name__}")
+        if model.sizes != sizes:
+            raise ValueError(f"the model's layer sizes {model.sizes} differ from {sizes}")
+        if model.shift_only != bool(shift_only):
+            raise ValueError(f"the model has shift_only={model.shift_only}, not {bool(shift_only)}")
+        if not isinstance(codebook, Codebook):
+            raise TypeError(f"codebook must be a Codebook, not {codebook!r}")
+        model.codebook = codebook
     rng = np.random.default_rng(int(order_seed))
     result = TrainResult(model, schedule)
     xtr, ytr = dataset.x_train, dataset.y_train
-    ntr = len(xtr)
-    bs = min(schedule.batch_size, ntr)
-    steps_per_epoch = ntr // bs
     t_start = time.monotonic()
-    for phase in PHASES:
-        epochs = schedule.epochs(phase)
-        model.phase = phase
-        model.keep = codebook.n if phase == "float" else codebook.k
-        if epochs:
-            opt = Adam(model.params())
-            total = epochs * steps_per_epoch
-            peak = schedule.lr(phase)
-            step = 0
-            for ep in range(epochs):
-                t0 = time.monotonic()
-                order = rng.permutation(ntr)
-                loss_sum, hits = 0.0, 0
-                for b in range(steps_per_epoch):
-                    frac = step / max(1, total - 1)
-                    if phase == "prune":
-                        model.keep = keep_schedule(frac, codebook.n, codebook.k,
-                                                   schedule.prune_hold)
-                    lr = peak * (0.05 + 0.95 * 0.5 * (1.0 + math.cos(math.pi * frac)))
-                    idx = order[b * bs:(b + 1) * bs]
-                    x = to_float(xtr[idx])
-                    logits, cache = model.forward_train(x, dropout=schedule.dropout, rng=rng)
-                    loss, dlogits = _softmax_xent(logits, ytr[idx])
-                    hits += int((logits.argmax(1) == ytr[idx]).sum())
-                    loss_sum += loss
-                    opt.step(model.backward(cache, logits, dlogits), lr)
-                    step += 1
-                    progress.tick(f"[{phase} {ep + 1}/{epochs}] batch {b + 1}/{steps_per_epoch} "
-                                  f"loss {loss_sum / (b + 1):.4f}")
-                seen = steps_per_epoch * bs
-                rec = {"phase": phase, "epoch": ep + 1, "loss": loss_sum / steps_per_epoch,
-                       "batch_accuracy": hits / seen, "seconds": time.monotonic() - t0}
-                if phase == "prune":
-                    rec["keep"] = model.keep
-                result.history.append(rec)
-                extra = f" keep {model.keep}/{codebook.n}" if phase == "prune" else ""
-                progress.line(f"[{phase:5s} {ep + 1:3d}/{epochs}] loss {rec['loss']:.4f} "
-                              f"batch acc {100 * rec['batch_accuracy']:6.2f}%{extra} "
-                              f"({rec['seconds']:.1f}s)")
-        model.recalibrate(xtr)
-        result.accuracy[phase] = accuracy(model.predict(dataset.x_test), dataset.y_test)
-        result.train_accuracy[phase] = accuracy(model.predict(xtr), ytr)
-        progress.line(f"[{phase:5s}] done: train {100 * result.train_accuracy[phase]:.2f}% "
-                      f"test {100 * result.accuracy[phase]:.2f}% "
-                      f"({time.monotonic() - t_start:.1f}s so far)")
+    with BlasThreads(schedule.threads) as threads:
+        for phase in PHASES:
+            model.phase = phase
+            model.keep = codebook.n if phase == "float" else codebook.k
+            if schedule.epochs(phase):
+                _train_phase(model, dataset, phase, schedule, rng, threads, progress,
+                             result.history)
+            threads.set()
+            model.recalibrate(_subset(xtr, _RECALIBRATE_SAMPLES))
+            result.accuracy[phase] = accuracy(model.predict(dataset.x_test), dataset.y_test)
+            xs, ys = _subset(xtr, _TRAIN_EVAL_SAMPLES), _subset(ytr, _TRAIN_EVAL_SAMPLES)
+            result.train_accuracy[phase] = accuracy(model.predict(xs), ys)
+            progress.line(f"[{phase:5s}] done: train {100 * result.train_accuracy[phase]:.2f}% "
+                          f"test {100 * result.accuracy[phase]:.2f}% "
+                          f"({time.monotonic() - t_start:.1f}s so far)")
     result.seconds = time.monotonic() - t_start
     return result

@@ -1,0 +1,125 @@
+"""``sst-hw build``: a model file -> a board bitstream (UART + protocol + network core).
+
+Writes ``<build-dir>/<model>-<board>.bin`` (iCE40) or ``.bit`` (ECP5) with
+``report.json``/``report.md`` (resources, fmax), ``build.log`` and the
+toolchain's files under ``work/``. The bitstream is named only when place
+and route met the board clock; otherwise the command fails (status 1) and
+leaves no bitstream under that name.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+HELP_EPILOG = """\
+Boards: icebreaker (iCE40 UP5K, 12 MHz), ulx3s-12f/25f/45f/85f (ECP5, 25 MHz),
+hx8k-b-evn (iCE40 HX8K breakout, 12 MHz). The network runs on the board clock.
+Program with e.g. `iceprog FILE.bin` (iCEBreaker), `iceprog -S FILE.bin`
+(HX8K breakout, SRAM) or `openFPGALoader -b ulx3s FILE.bit`, then
+`sst-hw infer --port /dev/ttyUSB1 --model MODEL INPUT.npy`.
+"""
+
+#: Default UART rate, bit/s.
+DEFAULT_BAUD = 115200
+
+
+def register(sub):
+    from ..boards import BOARDS
+    from ..rtl.protocol import DEFAULT_TIMEOUT_BITS
+
+    p = sub.add_parser("build", help="build a board bitstream for a model (UART front end)",
+                       epilog=HELP_EPILOG)
+    p.add_argument("model", type=Path, help="model file (.npz, sst-hw-model format)")
+    p.add_argument("--board", required=True, choices=list(BOARDS), help="target board")
+    p.add_argument("--baud", type=int, default=DEFAULT_BAUD,
+                   help=f"UART rate in bit/s (default {DEFAULT_BAUD})")
+    p.add_argument("--seed", type=int, default=1,
+                   help="nextpnr placer seed (same model + seed = same bitstream)")
+    p.add_argument("--timeout-bits", type=int, default=DEFAULT_TIMEOUT_BITS,
+                   help="idle bit-times that end a partial frame "
+                        f"(default {DEFAULT_TIMEOUT_BITS})")
+    p.add_argument("--pe", type=int, default=None,
+                   help="network core: processing elements (default: SSTNetwork's)")
+    p.add_argument("--simd", type=int, default=None,
+                   help="network core: subvectors per beat (default: SSTNetwork's)")
+    p.add_argument("--build-dir", type=Path, default=None,
+                   help="output folder (default build/boards/<model>-<board>)")
+    p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    p.set_defaults(func=run)
+
+
+def make_core(network, **options):
+    """The network core of ``network``: ``SSTNetwork`` with codes in block RAM
+    (initialised by the bitstream) and ``options`` (``pe``, ``simd``...)."""
+    from ..rtl.network import SSTNetwork
+    return SSTNetwork(network, memory="bram", **options)
+
+
+def make_board_top(network, board, *, baud: int = DEFAULT_BAUD, timeout_bits: int | None = None,
+                   core=None, **core_options):
+    """The :class:`~sst_hw.boards.BoardTop` of ``network`` on ``board`` (a name or a
+    :class:`~sst_hw.boards.Board`); ``core`` defaults to :func:`make_core` with
+    ``core_options``."""
+    from ..boards import BoardTop, InferenceTop, core_info, get_board
+    from ..rtl.protocol import DEFAULT_TIMEOUT_BITS
+    from ..rtl.uart import uart_divisor
+
+    board = get_board(board)
+    divisor = uart_divisor(board.clk_hz, baud)
+    core = core if core is not None else make_core(network, **core_options)
+    system = InferenceTop(core, core_info(network, core), clk_hz=board.clk_hz, divisor=divisor,
+                          timeout_bits=timeout_bits or DEFAULT_TIMEOUT_BITS)
+    return BoardTop(board, system)
+
+
+def run(args):
+    import json
+
+    from .. import modelfile
+    from ..boards import get_board
+    from ..boards.flow import BoardBuildError, build_bitstream
+    from ..cli import UserError
+    from ..synth.flow import SynthesisError
+
+    if not args.model.is_file():
+        raise UserError(f"no such model file: {args.model}")
+    if not 16 <= args.timeout_bits <= 0xFFFF:
+        raise UserError(f"--timeout-bits must be in 16..65535, not {args.timeout_bits}")
+    board = get_board(args.board)
+    network = modelfile.load(args.model)
+    options = {k: getattr(args, k) for k in ("pe", "simd") if getattr(args, k) is not None}
+    top = make_board_top(network, board, baud=args.baud, timeout_bits=args.timeout_bits,
+                         **options)
+    info = top.system.info
+    stem = f"{args.model.stem}-{board.name}"
+    build_dir = args.build_dir or Path("build") / "boards" / stem
+    print(f"building {args.model} for {board.description} in {build_dir} "
+          f"({args.baud} baud, divisor {info.divisor}, seed {args.seed}) ...", file=sys.stderr)
+    try:
+        result = build_bitstream(board, top, build_dir, stem=stem, seed=args.seed,
+                                 extra_files={"model": args.model.resolve()})
+    except BoardBuildError as e:
+        print(f"sst-hw build: error: {e}", file=sys.stderr)
+        if e.report is not None:
+            print(f"reports: {build_dir / 'report.md'}", file=sys.stderr)
+        return 1
+    except SynthesisError as e:
+        print(f"sst-hw build: error: {e}", file=sys.stderr)
+        return 1
+    rep = result.report
+    if args.json:
+        print(json.dumps({"bitstream": str(result.bitstream), "sha256": result.sha256,
+                          "board": board.name, "seconds": round(result.seconds, 1),
+                          "fmax_mhz": rep.fmax_mhz, "model_id": f"{info.model_id:#010x}",
+                          "resources": {k: r.used for k, r in rep.resources.items()}}))
+        return 0
+    print(rep.to_markdown())
+    print(f"bitstream: {result.bitstream}")
+    print(f"sha256:    {result.sha256}")
+    print(f"device:    {info.describe()}")
+    print(f"built in {result.seconds:.1f} s; fmax {rep.fmax_mhz:.1f} MHz "
+          f"(board clock {board.clk_hz / 1e6:g} MHz)")
+    print(f"then: sst-hw infer --port {board.serial_port} --baud {args.baud} "
+          f"--model {args.model} INPUT.npy")
+    return 0

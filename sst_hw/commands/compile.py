@@ -1,0 +1,101 @@
+"""``sst-hw compile``: a model file -> the Verilog of its network core and a sidecar."""
+
+from pathlib import Path
+
+HELP_EPILOG = """\
+Writes OUTPUT (Verilog of the whole network core: code memory, activation
+buffers, engine, sequencer, requantization, arg-max) and, beside it, the
+sidecar (OUTPUT with suffix .json): module name, parameters, ports, payload
+field offsets and widths, memories, layer schedule, resources and the clock
+cycles per inference. With --memory spram the codes live in the UP5K's SPRAM,
+which the bitstream cannot initialise: the core then takes them through its
+`load` stream after reset, and OUTPUT_sim.v holds an SPRAM model for Verilog
+simulators. A model that does not fit the device is refused and nothing is
+written.
+"""
+
+
+def register(sub):
+    from ..netgen import MEMORIES, REQUANT_MODES
+    from ..rtl.decoder import ROM_STYLES
+    from ..rtl.network import DEFAULT_MODULE_NAME
+    from ..synth.devices import DEVICES
+
+    p = sub.add_parser("compile", help="write a model's network core (Verilog + JSON sidecar)",
+                       epilog=HELP_EPILOG)
+    p.add_argument("model", type=Path, help="model file (.npz, sst-hw-model format)")
+    p.add_argument("-o", "--output", required=True, type=Path, help="Verilog file to write")
+    p.add_argument("--json", type=Path, default=None,
+                   help="sidecar path (default: OUTPUT with suffix .json)")
+    p.add_argument("--pe", type=int, default=4, help="processing elements (default 4)")
+    p.add_argument("--simd", type=int, default=2, help="subvectors per beat (default 2)")
+    p.add_argument("--memory", choices=MEMORIES, default="bram",
+                   help="where the codes live: block RAM (default) or the UP5K's SPRAM")
+    p.add_argument("--device", choices=list(DEVICES), default="up5k",
+                   help="device whose resources the model must fit (default up5k)")
+    p.add_argument("--requant", choices=REQUANT_MODES, default="auto",
+                   help="requantization: shift (no multiplier), mult (16-bit multiplier) "
+                        "or auto (shift when every M is 1; default)")
+    p.add_argument("--rom", choices=ROM_STYLES, default="auto",
+                   help="where the engine's enum decode ROMs go (default: left to synthesis)")
+    p.add_argument("--name", default=DEFAULT_MODULE_NAME, help="Verilog module name")
+    p.add_argument("--json-summary", action="store_true",
+                   help="print the resources as one JSON object instead of text")
+    p.set_defaults(func=run)
+
+
+def _kbit(bits: int) -> str:
+    return f"{bits} bits ({bits / 1024:.1f} Kbit)"
+
+
+def run(args):
+    import json
+
+    from .. import modelfile
+    from ..cli import UserError
+    from ..netgen import CapacityError
+    from ..rtl.network import SSTNetwork, network_plan, write_network
+    from ..synth.devices import get_device
+
+    if args.output.suffix == ".json":
+        raise UserError(f"output {str(args.output)!r} is the sidecar's name; "
+                        f"give the Verilog file (e.g. net.v)")
+    if not args.model.is_file():
+        raise UserError(f"no such model file: {args.model}")
+    device = get_device(args.device)
+    network = modelfile.load(args.model)
+    kwargs = dict(pe=args.pe, simd=args.simd, memory=args.memory, requant=args.requant,
+                  rom=args.rom)
+    plan = network_plan(network, **kwargs)
+    try:
+        res = plan.check_fit(device)
+    except CapacityError as e:
+        raise UserError(f"{e}; nothing written") from None
+    core = SSTNetwork(network, **kwargs)
+    paths = write_network(core, args.output, args.json, name=args.name, device=device)
+    if args.json_summary:
+        print(json.dumps({"files": [str(p) for p in paths], "module": args.name,
+                          "cycles_per_inference": plan.cycles(), "resources": res}))
+        return 0
+    code, act, par = res["code_memory"], res["activation_buffer"], res["requant_table"]
+    print(f"wrote {', '.join(str(p) for p in paths)} (module {args.name})")
+    cb = plan.codebook
+    print(f"  model: {' -> '.join(str(lp.in_features) for lp in plan.layers)} -> "
+          f"{plan.classes}, {plan.weights} weights, {cb.variant}/{cb.assignment} "
+          f"({cb.n},{cb.k}) {cb.bits}-bit codes")
+    print(f"  core:  PE={plan.pe} SIMD={plan.simd}, A={plan.act_width}"
+          f"{' signed' if plan.act_signed else ''}, W={plan.acc_width}, requant "
+          f"{plan.requant}, engine latency {plan.engine_latency}")
+    print(f"  cycles per inference: {plan.cycles()}")
+    print(f"resources against {device.name} ({device.part}):")
+    where = "SPRAM" if plan.memory == "spram" else "block RAM"
+    print(f"  code memory        {code['words']} x {code['word_bits']} bits = "
+          f"{_kbit(code['bits'])} in {where} (model codes {code['model_code_bits']} bits)")
+    print(f"  activation buffer  {act['words']} x {act['word_bits']} bits = {_kbit(act['bits'])}")
+    print(f"  requant table      {par['words']} x {par['word_bits']} bits = {_kbit(par['bits'])}")
+    b, s = res["bram"], res["spram"]
+    print(f"  block RAM          {b['used']} of {b['available']} (code {code['bram']}, "
+          f"activations {act['bram']}, requant {par['bram']}; estimate)")
+    if device.spram:
+        print(f"  SPRAM              {s['used']} of {s['available']}")
+    return 0

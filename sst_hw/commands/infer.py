@@ -1,0 +1,155 @@
+"""``sst-hw infer``: send input(s) to a board over the UART, print logits and class.
+
+The input is a ``.npy`` file of integers: one input vector (shape
+``(features,)``) or a batch (``(batch, features)``), one request per row.
+With ``--model`` the device's identity (INFO) is checked against the model
+first (shape, widths and the model fingerprint) and ``--verify`` compares
+every result with the golden model. ``--port model`` runs against a
+simulated device (the golden model behind the same protocol), no hardware.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+HELP_EPILOG = """\
+Ports: /dev/ttyUSB1 (iCEBreaker, HX8K breakout: the FTDI's second channel),
+/dev/ttyUSB0 (ULX3S), any pyserial URL (socket://host:port), or `model` for
+a simulated device built from --model.
+"""
+
+
+def register(sub):
+    from .build import DEFAULT_BAUD
+
+    p = sub.add_parser("infer", help="run inference on a board over its UART",
+                       epilog=HELP_EPILOG)
+    p.add_argument("input", type=Path, nargs="?",
+                   help=".npy file: one input (features,) or a batch (batch, features)")
+    p.add_argument("--port", required=True, help="serial port, pyserial URL, or 'model'")
+    p.add_argument("--model", type=Path, default=None,
+                   help="model file: check that the device runs it")
+    p.add_argument("--baud", type=int, default=DEFAULT_BAUD,
+                   help=f"UART rate in bit/s (default {DEFAULT_BAUD})")
+    p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for a reply")
+    p.add_argument("--no-check", action="store_true",
+                   help="skip the model fingerprint check (shapes are still checked)")
+    p.add_argument("--verify", action="store_true",
+                   help="compare every result with the golden model (needs --model)")
+    p.add_argument("--info", action="store_true", help="print the device identity and exit")
+    p.add_argument("--json", action="store_true", help="print one JSON object per input")
+    p.set_defaults(func=run)
+
+
+def _load_input(path: Path) -> np.ndarray:
+    from ..cli import UserError
+
+    if not path.is_file():
+        raise UserError(f"no such input file: {path}")
+    try:
+        x = np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as e:
+        raise UserError(f"{path} is not a .npy array: {e}") from None
+    if not np.issubdtype(x.dtype, np.integer):
+        raise UserError(f"input {path} must hold integers, not {x.dtype}")
+    if x.ndim == 1:
+        x = x.reshape(1, -1)
+    if x.ndim != 2:
+        raise UserError(f"input {path} must have shape (features,) or (batch, features), "
+                        f"not {x.shape}")
+    return x.astype(np.int64)
+
+
+def open_transport(port: str, baud: int, network=None):
+    """A transport for ``port``: ``model`` is the simulated device of ``network``,
+    anything else a pyserial port or URL."""
+    from ..cli import UserError
+    from ..host import ModelTransport, SerialTransport
+
+    if port == "model":
+        if network is None:
+            raise UserError("--port model needs --model")
+        return ModelTransport(network)
+    try:
+        return SerialTransport(port, baud)
+    except ImportError:
+        raise UserError("pyserial is not installed (pip install pyserial)") from None
+    except Exception as e:  # serial.SerialException and friends
+        raise UserError(f"cannot open {port}: {e}") from None
+
+
+def run(args):
+    from .. import modelfile
+    from ..cli import UserError
+    from ..host import Client, ModelMismatch, ProtocolError
+
+    network = modelfile.load(args.model) if args.model else None
+    if args.verify and network is None:
+        raise UserError("--verify needs --model")
+    if args.input is None and not args.info:
+        raise UserError("give an INPUT.npy file (or --info)")
+    x = _load_input(args.input) if args.input is not None else None
+    transport = open_transport(args.port, args.baud, network)
+    client = Client(transport, timeout=args.timeout)
+    try:
+        try:
+            info = client.info()
+            if network is not None:
+                info.check_network(network, check_id=not args.no_check)
+        except ModelMismatch as e:
+            print(f"sst-hw infer: error: {e}", file=sys.stderr)
+            return 1
+        if args.info:
+            print(json.dumps(_info_dict(info)) if args.json else info.describe())
+            if x is None:
+                return 0
+        if x.shape[1] != info.n_inputs:
+            raise UserError(f"input has {x.shape[1]} features, the device takes {info.n_inputs}")
+        lo, hi = info.input_range
+        if x.size and (x.min() < lo or x.max() > hi):
+            raise UserError(f"input values must be in {lo}..{hi} ({info.input_width}-bit "
+                            f"{'signed' if info.input_signed else 'unsigned'}), not "
+                            f"{int(x.min())}..{int(x.max())}")
+        golden = network.forward(x) if args.verify else None
+        mismatches = 0
+        for b, row in enumerate(x):
+            res = client.infer(row)
+            ok = None
+            if golden is not None:
+                ok = (res.logits.tolist() == golden[0][b].tolist()
+                      and res.cls == int(golden[1][b]))
+                mismatches += not ok
+            if args.json:
+                d = {"index": b, "logits": res.logits.tolist(), "class": res.cls}
+                if ok is not None:
+                    d["matches_golden"] = ok
+                print(json.dumps(d))
+            else:
+                prefix = f"[{b}] " if len(x) > 1 else ""
+                check = "" if ok is None else ("  (matches golden)" if ok else
+                                               f"  MISMATCH: golden {golden[0][b].tolist()} "
+                                               f"class {int(golden[1][b])}")
+                print(f"{prefix}logits: {' '.join(str(v) for v in res.logits.tolist())}")
+                print(f"{prefix}class:  {res.cls}{check}")
+        if mismatches:
+            print(f"sst-hw infer: error: {mismatches} of {len(x)} results differ from the "
+                  f"golden model", file=sys.stderr)
+            return 1
+        return 0
+    except ProtocolError as e:
+        print(f"sst-hw infer: error: {e}", file=sys.stderr)
+        return 1
+    finally:
+        transport.close()
+
+
+def _info_dict(info):
+    from dataclasses import asdict
+    d = asdict(info)
+    d.update(input_bytes=info.input_bytes, logit_bytes=info.logit_bytes,
+             class_bytes=info.class_bytes, model_id=f"{info.model_id:#010x}")
+    return d

@@ -1,0 +1,502 @@
+"""From a golden :class:`~sst_hw.golden.Network` to the numbers of its network core.
+
+Pure Python and NumPy (no Amaranth): everything the :class:`SSTNetwork
+<sst_hw.rtl.network.SSTNetwork>` generator, the ``sst-hw compile`` command and
+the tests must agree on.
+
+* :func:`plan_network` checks a model against the core's parameters (PE,
+  SIMD, memory kind, requantization mode) and returns a :class:`NetPlan`:
+  the engine's formats, each layer's schedule, memory shapes.
+* :meth:`NetPlan.code_image` is the code memory: one word per engine beat,
+  ``PE*SIMD*B`` bits laid out like the engine's ``code`` field (PE ``p``,
+  subvector ``s`` at bit ``((p*SIMD)+s)*B``). Layers are concatenated in
+  order; within a layer, row group ``g`` (rows ``g*PE .. g*PE+PE-1``) takes
+  ``Sb = ceil(S/SIMD)`` consecutive words, beat ``b`` holding subvectors
+  ``b*SIMD .. b*SIMD+SIMD-1`` of those rows. Rows beyond ``out_features``
+  (last group) and subvectors beyond ``S`` are the codebook's zero code.
+* :meth:`NetPlan.param_image` is the requantization table: one word per row
+  of every hidden layer, padded to whole row groups, ``C_r`` in the low
+  :attr:`NetPlan.add_bits` bits, ``M_r`` above it (16 bits, absent in shift
+  mode), both two's complement; padding rows are 0.
+* :meth:`NetPlan.cycles` is the closed-form number of clock cycles per
+  inference (see its docstring), :meth:`NetPlan.resources` the memory
+  bits and blocks against a device, :meth:`NetPlan.check_fit` refuses a model
+  that cannot fit.
+
+Activation buffer: one memory of ``2*D`` words of ``SIMD*N*A`` bits (two
+banks of ``D`` words, ping-pong); feature ``f`` of a layer's input lives in
+word ``bank*D + f // (SIMD*N)``, lane ``f % (SIMD*N)`` (bits ``[lane*A,
+(lane+1)*A)``). The network input goes to bank 0; layer ``l`` reads bank
+``l % 2`` and writes bank ``(l+1) % 2``. Lanes beyond a layer's inputs are
+never written and may hold anything: their weights are zero codes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import arith
+from .codebook import Codebook
+from .golden import Network
+
+__all__ = ["MEMORIES", "REQUANT_MODES", "REQUANT_LATENCY", "LayerPlan", "NetPlan",
+           "plan_network", "block_count", "BRAM_CONFIGS", "SPRAM_WORDS", "SPRAM_WIDTH",
+           "CapacityError", "engine_act_format"]
+
+#: Where the code memory lives.
+MEMORIES = ("bram", "spram")
+#: Requantization modes: chosen from the model, multiplier-free, or with a multiplier.
+REQUANT_MODES = ("auto", "shift", "mult")
+#: Cycles from a serialised accumulator to its activation written in the
+#: buffer: parameter read, multiply, add/shift/clamp (one register each).
+REQUANT_LATENCY = 3
+#: Cycles the network core adds around the engine for a group of rows: the
+#: serialiser register (1) before the PE values, and the layer switch (1).
+SERIALISER_LATENCY = 1
+#: Words and width of one iCE40 UP5K SPRAM (SB_SPRAM256KA).
+SPRAM_WORDS = 16384
+SPRAM_WIDTH = 16
+#: (width, depth) configurations of one block RAM, per family.
+BRAM_CONFIGS = {
+    "ice40": ((16, 256), (8, 512), (4, 1024), (2, 2048)),
+    "ecp5": ((36, 512), (18, 1024), (9, 2048), (4, 4096), (2, 8192), (1, 16384)),
+}
+
+
+class CapacityError(ValueError):
+    """A model that does not fit the chosen device (the message says what is short)."""
+
+
+def _cdiv(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def _clog2(x: int) -> int:
+    return max(0, (int(x) - 1).bit_length())
+
+
+def _check_int(name, value, lo, hi=None):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer, not {value!r}")
+    if value < lo or (hi is not None and value > hi):
+        what = f"an integer >= {lo}" if hi is None else f"an integer in {lo}..{hi}"
+        if lo == 1 and hi is None:
+            what = "a positive integer"
+        raise ValueError(f"{name} must be {what}, not {value}")
+    return int(value)
+
+
+def block_count(width: int, depth: int, family: str) -> int:
+    """Fewest block RAMs of ``family`` (``"ice40"``: 4 Kbit, ``"ecp5"``: 18 Kbit)
+    holding ``depth`` words of ``width`` bits (0 for an empty memory)."""
+    if width <= 0 or depth <= 0:
+        return 0
+    return min(_cdiv(width, w) * _cdiv(depth, d) for w, d in BRAM_CONFIGS[family])
+
+
+def engine_act_format(formats) -> tuple[int, bool]:
+    """(A, signed) of one activation format holding every ``(width, signed)``
+    of ``formats``: the widest unsigned format, or, if any is signed, a signed
+    format one bit wider than the widest unsigned one."""
+    formats = list(formats)
+    if not any(s for _, s in formats):
+        return max(w for w, _ in formats), False
+    return max(w if s else w + 1 for w, s in formats), True
+
+
+@dataclass(frozen=True)
+class LayerPlan:
+    """The schedule of one layer on the engine.
+
+    Attributes
+    ----------
+    index : int
+    in_features, out_features : int
+    subvectors : int
+        ``S = ceil(in/N)``.
+    beats : int
+        ``Sb = ceil(S/SIMD)``: engine beats (and activation words) per row group.
+    groups : int
+        ``G = ceil(out/PE)``: row groups.
+    period : int
+        ``T = max(Sb, PE, L)``: cycles between the first beats of two row
+        groups (the requantization serialiser takes PE cycles per group; the
+        engine, with a two-row output queue, never stalls when groups are at
+        least its latency ``L`` apart).
+    code_base : int
+        First word of the layer in the code memory.
+    param_base : int
+        First row of the layer in the requantization table (hidden layers).
+    shift : int
+    relu : bool
+    lo, hi : int
+        Clamp bounds of the requantized output.
+    last : bool
+        The last layer (raw accumulators are the logits).
+    """
+
+    index: int
+    in_features: int
+    out_features: int
+    subvectors: int
+    beats: int
+    groups: int
+    period: int
+    code_base: int
+    param_base: int
+    shift: int
+    relu: bool
+    lo: int
+    hi: int
+    last: bool
+
+    @property
+    def code_words(self) -> int:
+        """Code memory words of the layer: ``G * Sb``."""
+        return self.groups * self.beats
+
+
+@dataclass(frozen=True)
+class NetPlan:
+    """Everything derived from a model for the network core (see the module doc).
+
+    Build with :func:`plan_network`.
+    """
+
+    network: Network = field(repr=False)
+    pe: int
+    simd: int
+    memory: str
+    requant: str
+    engine_latency: int
+    codebook: Codebook
+    act_width: int
+    act_signed: bool
+    acc_width: int
+    max_row_len: int
+    layers: tuple
+
+    # -- formats ---------------------------------------------------------------------
+
+    @property
+    def input_features(self) -> int:
+        return self.layers[0].in_features
+
+    @property
+    def classes(self) -> int:
+        return self.layers[-1].out_features
+
+    @property
+    def input_width(self) -> int:
+        return self.network.input_width
+
+    @property
+    def input_signed(self) -> bool:
+        return self.network.input_signed
+
+    @property
+    def lanes(self) -> int:
+        """Activations per buffer word: ``SIMD * N``."""
+        return self.simd * self.codebook.n
+
+    @property
+    def out_width(self) -> int:
+        """Bits of the output stream's ``data`` field (signed): the accumulator
+        width, or more if the class index needs it."""
+        return max(self.acc_width, _clog2(self.classes) + 1)
+
+    @property
+    def hidden(self) -> tuple:
+        return self.layers[:-1]
+
+    # -- code memory -------------------------------------------------------------------
+
+    @property
+    def code_word_bits(self) -> int:
+        """``PE * SIMD * B``."""
+        return self.pe * self.simd * self.codebook.bits
+
+    @property
+    def code_words(self) -> int:
+        return sum(lp.code_words for lp in self.layers)
+
+    @property
+    def code_bits(self) -> int:
+        """Bits of the code memory (padding included)."""
+        return self.code_words * self.code_word_bits
+
+    @property
+    def model_code_bits(self) -> int:
+        """Bits of the model's codes alone (no padding)."""
+        return sum(l.codes.size for l in self.network.layers) * self.codebook.bits
+
+    def code_image(self) -> list:
+        """The code memory, one Python int per word (see the module doc)."""
+        cb, pe, simd, B = self.codebook, self.pe, self.simd, self.codebook.bits
+        words = []
+        for lp, layer in zip(self.layers, self.network.layers):
+            S, Sb, G = lp.subvectors, lp.beats, lp.groups
+            grid = np.full((G * pe, Sb * simd), cb.zero_code, np.int64)
+            grid[:lp.out_features, :S] = layer.codes
+            # word (g, b): PE p, subvector s -> grid[g*pe + p, b*simd + s]
+            blk = grid.reshape(G, pe, Sb, simd).transpose(0, 2, 1, 3).reshape(G * Sb, pe * simd)
+            for row in blk:
+                w = 0
+                for i, c in enumerate(row.tolist()):
+                    w |= c << (i * B)
+                words.append(w)
+        return words
+
+    # -- requantization table ----------------------------------------------------------------
+
+    @property
+    def mult_bits(self) -> int:
+        """Bits of ``M_r`` in the table: 16, or 0 in shift mode."""
+        return 0 if self.requant == "shift" else arith.MULT_BITS
+
+    @property
+    def add_bits(self) -> int:
+        """Bits of ``C_r`` in the table: the fewest signed bits holding every
+        ``C_r`` of the hidden layers (at least 2)."""
+        vals = [int(v) for l in self.network.layers[:-1] for v in (l.add.min(), l.add.max())]
+        return max(2, arith.signed_width(min(vals, default=0), max(vals, default=0)))
+
+    @property
+    def param_rows(self) -> int:
+        return sum(lp.groups * self.pe for lp in self.hidden)
+
+    @property
+    def param_word_bits(self) -> int:
+        return self.add_bits + self.mult_bits
+
+    def param_image(self) -> list:
+        """The requantization table, one Python int per row (see the module doc)."""
+        words = []
+        cmask = (1 << self.add_bits) - 1
+        mmask = (1 << self.mult_bits) - 1
+        for lp, layer in zip(self.hidden, self.network.layers):
+            for r in range(lp.groups * self.pe):
+                if r < lp.out_features:
+                    w = int(layer.add[r]) & cmask
+                    if self.mult_bits:
+                        w |= (int(layer.mult[r]) & mmask) << self.add_bits
+                else:
+                    w = 0
+                words.append(w)
+        return words
+
+    # -- activation buffer ---------------------------------------------------------------------
+
+    @property
+    def act_word_bits(self) -> int:
+        """``SIMD * N * A``."""
+        return self.lanes * self.act_width
+
+    @property
+    def act_bank_words(self) -> int:
+        """``D``: words of one bank, enough for the widest layer input."""
+        return max(lp.beats for lp in self.layers)
+
+    @property
+    def act_words(self) -> int:
+        return 2 * self.act_bank_words
+
+    @property
+    def act_bits(self) -> int:
+        return self.act_words * self.act_word_bits
+
+    # -- timing -----------------------------------------------------------------------------
+
+    def layer_cycles(self, lp: LayerPlan) -> int:
+        """Cycles of one layer, from its first code-memory read to the first
+        read of the next layer (hidden layer) or to the class beat (last layer)."""
+        base = (lp.groups - 1) * lp.period + lp.beats + self.engine_latency + self.pe
+        if lp.last:
+            return base + SERIALISER_LATENCY
+        return base + SERIALISER_LATENCY + REQUANT_LATENCY
+
+    def cycles(self) -> int:
+        """Clock cycles per inference, when the input arrives back to back and
+        ``o.ready`` stays high: from the cycle the first input beat is accepted
+        to the cycle the class beat (``last``) is accepted, both included.
+        Another inference can start on the next cycle, so this is also the
+        period of back-to-back inferences.
+
+        ``F0 + sum_hidden[(G-1)T + Sb + L + PE + 4] + (G-1)T + Sb + L + PE + 2``
+        with ``F0`` input features, per layer ``G`` row groups, ``T`` cycles per
+        group, ``Sb`` beats per group, ``L`` the engine latency.
+        """
+        return self.input_features + sum(self.layer_cycles(lp) for lp in self.layers) + 1
+
+    def formula(self) -> str:
+        """:meth:`cycles` as text, with this model's numbers."""
+        terms = [f"F0={self.input_features}"]
+        for lp in self.layers:
+            extra = 2 if lp.last else 4
+            terms.append(f"({lp.groups}-1)*{lp.period}+{lp.beats}+{self.engine_latency}"
+                         f"+{self.pe}+{extra}")
+        return " + ".join(terms) + f" = {self.cycles()}"
+
+    @property
+    def weights(self) -> int:
+        """Weights of the model (``sum in*out``)."""
+        return sum(lp.in_features * lp.out_features for lp in self.layers)
+
+    # -- resources ---------------------------------------------------------------------------
+
+    def resources(self, device) -> dict:
+        """Memory needed against ``device`` (a :class:`~sst_hw.synth.devices.Device`).
+
+        Returns a JSON-ready dict: raw bits and estimated blocks of the code
+        memory, activation buffer and requantization table, the totals per
+        block kind and what the device has. Block counts are estimates (Yosys
+        may put a very small memory in logic instead).
+        """
+        fam = device.family
+        code_bram = 0
+        spram = 0
+        if self.memory == "bram":
+            code_bram = block_count(self.code_word_bits, self.code_words, fam)
+        else:
+            spram = spram_blocks(self.code_word_bits, self.code_words)
+        act_bram = block_count(self.act_word_bits, self.act_words, fam)
+        par_bram = block_count(self.param_word_bits, self.param_rows, fam)
+        bram = code_bram + act_bram + par_bram
+        return {
+            "device": device.name,
+            "code_memory": {"kind": self.memory, "word_bits": self.code_word_bits,
+                            "words": self.code_words, "bits": self.code_bits,
+                            "model_code_bits": self.model_code_bits,
+                            "bram": code_bram, "spram": spram},
+            "activation_buffer": {"word_bits": self.act_word_bits, "words": self.act_words,
+                                  "bits": self.act_bits, "bram": act_bram},
+            "requant_table": {"word_bits": self.param_word_bits, "words": self.param_rows,
+                              "bits": self.param_word_bits * self.param_rows,
+                              "bram": par_bram},
+            "bram": {"used": bram, "available": device.bram, "bits_each": device.bram_bits},
+            "spram": {"used": spram, "available": device.spram,
+                      "bits_each": device.spram_bits},
+        }
+
+    def check_fit(self, device) -> dict:
+        """:meth:`resources`, or :class:`CapacityError` saying what does not fit."""
+        res = self.resources(device)
+        problems = []
+        if self.memory == "spram":
+            if device.spram == 0:
+                problems.append(f"--memory spram needs SPRAM, and {device.name} has none "
+                                f"(use --memory bram or the up5k)")
+            elif self.code_word_bits > SPRAM_WIDTH * device.spram:
+                problems.append(
+                    f"code words of {self.code_word_bits} bits (PE*SIMD*B = {self.pe}*"
+                    f"{self.simd}*{self.codebook.bits}) need {_cdiv(self.code_word_bits, 16)} "
+                    f"SPRAMs side by side; {device.name} has {device.spram} of 16 bits "
+                    f"(at most {SPRAM_WIDTH * device.spram}-bit words: lower --pe or --simd)")
+            elif res["spram"]["used"] > device.spram:
+                problems.append(
+                    f"the code memory needs {res['spram']['used']} SPRAMs ("
+                    f"{self.code_words} words of {self.code_word_bits} bits = "
+                    f"{self.code_bits} bits); {device.name} has {device.spram} "
+                    f"({device.spram_total_bits} bits)")
+        if res["bram"]["used"] > device.bram:
+            parts = ", ".join(f"{name} {res[key]['bram']}" for name, key in (
+                ("code memory", "code_memory"), ("activation buffer", "activation_buffer"),
+                ("requantization table", "requant_table")) if res[key]["bram"])
+            hint = " (try --memory spram)" if self.memory == "bram" and device.spram else ""
+            problems.append(
+                f"block RAM: needs {res['bram']['used']} blocks ({parts}; code memory "
+                f"{self.code_bits} bits, activation buffer {self.act_bits} bits), "
+                f"{device.name} has {device.bram} of {device.bram_bits} bits{hint}")
+        if problems:
+            raise CapacityError(f"the model does not fit the {device.name}: "
+                                + "; ".join(problems))
+        return res
+
+    def describe(self) -> dict:
+        """JSON-ready summary of the plan (the sidecar's ``network`` entry)."""
+        return {
+            "input_features": self.input_features, "classes": self.classes,
+            "weights": self.weights,
+            "layers": [{"in_features": lp.in_features, "out_features": lp.out_features,
+                        "subvectors": lp.subvectors, "beats_per_group": lp.beats,
+                        "groups": lp.groups, "period": lp.period,
+                        "code_base": lp.code_base, "code_words": lp.code_words,
+                        "param_base": lp.param_base, "shift": lp.shift, "relu": lp.relu,
+                        "clamp": None if lp.last else [lp.lo, lp.hi], "last": lp.last,
+                        "cycles": self.layer_cycles(lp)}
+                       for lp in self.layers],
+        }
+
+
+def spram_blocks(width: int, depth: int) -> int:
+    """SB_SPRAM256KA blocks for ``depth`` words of ``width`` bits."""
+    return _cdiv(width, SPRAM_WIDTH) * _cdiv(depth, SPRAM_WORDS)
+
+
+def plan_network(network: Network, *, pe: int = 4, simd: int = 2, memory: str = "bram",
+                 requant: str = "auto", engine_latency: int) -> NetPlan:
+    """Check ``network`` against the core's parameters and lay it out.
+
+    Parameters
+    ----------
+    network : Network
+        The golden model. Every layer must use the same codebook.
+    pe, simd : int
+        Engine processing elements and subvectors per beat.
+    memory : str
+        ``"bram"`` (code memory initialised from the model) or ``"spram"``
+        (loaded through the core's ``load`` stream after reset).
+    requant : str
+        ``"shift"`` (multiplier-free; every hidden ``M_r`` must be 1),
+        ``"mult"`` (16-bit multiplier) or ``"auto"`` (shift when the model
+        allows it).
+    engine_latency : int
+        The engine's latency ``L`` in cycles (``SSTEngine.latency``).
+    """
+    if not isinstance(network, Network):
+        raise TypeError(f"network must be a Network, not {type(network).__name__}")
+    pe = _check_int("pe", pe, 1, 256)
+    simd = _check_int("simd", simd, 1, 256)
+    if memory not in MEMORIES:
+        raise ValueError(f"memory must be one of {', '.join(MEMORIES)}, not {memory!r}")
+    if requant not in REQUANT_MODES:
+        raise ValueError(f"requant must be one of {', '.join(REQUANT_MODES)}, not {requant!r}")
+    engine_latency = _check_int("engine_latency", engine_latency, 1)
+    layers = network.layers
+    cb = layers[0].codebook
+    for i, layer in enumerate(layers[1:], 1):
+        if layer.codebook != cb:
+            raise ValueError(f"every layer must use the same codebook for one engine: layer 0 "
+                             f"uses {cb.describe_short()}, layer {i} {layer.codebook.describe_short()}")
+    hidden_shift = all(l.shift_mode for l in layers[:-1])
+    if requant == "auto":
+        requant = "shift" if hidden_shift else "mult"
+    elif requant == "shift" and not hidden_shift:
+        i, l = next((i, l) for i, l in enumerate(layers[:-1]) if not l.shift_mode)
+        r = int(np.flatnonzero(l.mult != 1)[0])
+        raise ValueError(f"requant 'shift' needs every multiplier M_r = 1, but layer {i} row "
+                         f"{r} has M = {int(l.mult[r])} (use requant 'mult' or 'auto')")
+    act_width, act_signed = engine_act_format(network.input_formats())
+    max_row_len = max(l.in_features for l in layers)
+    acc_w = max(2, arith.acc_width(max_row_len, cb.n, cb.k, act_width, act_signed))
+    if acc_w > 64:
+        raise ValueError(f"accumulators of {acc_w} bits exceed 64 bits")
+    plans = []
+    code_base = param_base = 0
+    last = len(layers) - 1
+    for i, layer in enumerate(layers):
+        S = layer.subvectors
+        Sb = _cdiv(S, simd)
+        G = _cdiv(layer.out_features, pe)
+        T = max(Sb, pe, engine_latency)
+        lo, hi = layer.out_range
+        plans.append(LayerPlan(i, layer.in_features, layer.out_features, S, Sb, G, T,
+                               code_base, param_base, layer.shift, layer.relu, lo, hi,
+                               i == last))
+        code_base += G * Sb
+        if i != last:
+            param_base += G * pe
+    return NetPlan(network, pe, simd, memory, requant, engine_latency, cb, act_width,
+                   act_signed, acc_w, max_row_len, tuple(plans))

@@ -1,0 +1,686 @@
+"""Import of float multi-layer perceptrons from ONNX into SST networks.
+
+:func:`load_onnx` reads an ONNX file into a :class:`FloatMLP`: a chain of
+float affine layers ``y = W x + b``, each but possibly the last followed by a
+ReLU. :func:`to_mlp` turns that into the trainer's
+:class:`~sst_hw.train.mlp.MLP` (exactly the same function, see below), and
+:func:`import_and_export` projects it onto an SST codebook, optionally
+fine-tunes it on a data set with the trainer's pruning and straight-through
+fine-tuning, and exports it to the integer contract (DESIGN.md section 2) with
+:func:`sst_hw.train.export.export_network`.
+
+Supported graphs
+----------------
+One float input, one output, and a single chain of nodes (each node reads the
+previous node's output plus constants: initializers or ``Constant`` nodes):
+
+``Gemm``
+    ``alpha * A @ B' + beta * C`` with ``B`` (``transB`` 0 or 1) and ``C``
+    constant, ``transA = 0``.
+``MatMul``
+    the activation times a constant 2-D matrix (in, out).
+``Add``
+    a constant bias: a scalar, (F,) or (1, F).
+``BatchNormalization``
+    inference mode (``training_mode = 0``) on a 2-D activation: an affine map
+    per feature, folded into the neighbouring linear layer.
+``Relu``
+    ends a layer.
+``Flatten`` / ``Reshape``
+    at the input (an image (batch, C, H, W) to (batch, C*H*W); ``Flatten``
+    with axis 1, ``Reshape`` to ``(0 or -1, F or -1)``), or as a no-op on a
+    2-D activation.
+``Identity``
+    nothing.
+``Softmax`` / ``LogSoftmax``
+    only as the last node: monotone, so the arg-max class is unchanged; the
+    integer network returns the logits before it.
+
+Every other operator is refused with its name and node. Consecutive affine
+nodes (``Gemm``/``MatMul``, ``Add``, ``BatchNormalization``) between two
+ReLUs are composed into one layer, so a batch norm before or after a ReLU, or
+one on the input, is folded exactly.
+
+From float to SST
+-----------------
+The network input is the data set's raw unsigned bytes; the ONNX model
+expects ``(raw * input_scale - mean) / std`` (default ``raw / 255``, like
+torchvision's ``ToTensor``; give the ``Normalize`` mean and standard deviation
+if the model was trained with them). That map is folded into the first layer.
+
+In the trainer's :class:`~sst_hw.train.mlp.MLP` (built with ``center=False``)
+a hidden layer is ``relu(g_r * (x . w_r / s_r) + h_r)`` with ``s_r`` the root
+mean square of row ``r``; the imported layer is represented exactly with
+``g_r = s_r`` and ``h_r = b_r``, as a batch norm whose statistics are measured
+on calibration data (so training-mode batch norm starts where the imported
+network is). The last layer's weights are kept up to one positive factor
+(the trainer's temperature); its **bias is dropped**: the integer network
+returns raw accumulators and classifies by their arg-max, which has no
+per-class constant (DESIGN.md section 2). The reported ``float`` accuracy is
+that of the imported network without the last bias; ``onnx`` is the original.
+
+Projection then uses the exact SST projection of every layer. Without
+fine-tuning, each hidden layer's batch-norm statistics are re-measured on the
+calibration data with the projected weights, which restores each unit's
+mean and variance of the float network (a standard bias correction after
+quantization). With fine-tuning, the trainer's ``prune`` (gradual, N to K
+non-zeros) and ``sst`` (straight-through) phases run on the data set.
+
+Nothing here imports Amaranth.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["OnnxImportError", "FloatLayer", "FloatMLP", "InputMap", "SUPPORTED_OPS",
+           "load_onnx", "from_model", "to_mlp", "fit_batchnorm", "import_and_export",
+           "default_calibration_dataset"]
+
+#: ONNX operators the importer understands, in the order error messages list them.
+SUPPORTED_OPS = ("Gemm", "MatMul", "Add", "Relu", "BatchNormalization", "Flatten", "Reshape",
+                 "Identity", "Softmax", "LogSoftmax")
+_LINEAR_OPS = ("Gemm", "MatMul")
+_FLOAT_TYPES = {1: "float", 10: "float16", 11: "double", 16: "bfloat16"}
+
+
+class OnnxImportError(ValueError):
+    """An ONNX file that cannot be imported: malformed, or not a supported MLP."""
+
+
+@dataclass
+class FloatLayer:
+    """One float layer ``y = W x + b`` (then ReLU if ``relu``).
+
+    ``weight`` float64 (out, in), ``bias`` float64 (out,); ``nodes`` names the
+    ONNX nodes folded into it, e.g. ``["fc1 (Gemm)", "bn1 (BatchNormalization)"]``.
+    """
+
+    weight: np.ndarray
+    bias: np.ndarray
+    relu: bool
+    nodes: list = field(default_factory=list)
+
+    @property
+    def in_features(self) -> int:
+        return self.weight.shape[1]
+
+    @property
+    def out_features(self) -> int:
+        return self.weight.shape[0]
+
+
+@dataclass
+class FloatMLP:
+    """An imported float network: a chain of :class:`FloatLayer`.
+
+    ``output`` is ``"logits"``, ``"softmax"`` or ``"log_softmax"`` (the last
+    ONNX node); ``input_shape`` the ONNX input's shape (``None`` for a symbolic
+    dimension); ``source`` where it came from.
+    """
+
+    layers: list
+    input_name: str = "input"
+    input_shape: tuple = ()
+    output: str = "logits"
+    source: str = ""
+
+    @property
+    def sizes(self) -> list:
+        """``[in_features, hidden..., classes]``."""
+        return [self.layers[0].in_features] + [layer.out_features for layer in self.layers]
+
+    def describe(self) -> str:
+        parts = []
+        for layer in self.layers:
+            ops = " + ".join(layer.nodes)
+            parts.append(f"{layer.in_features}->{layer.out_features}"
+                         f"{' relu' if layer.relu else ''} [{ops}]")
+        return "; ".join(parts)
+
+    def forward(self, x) -> np.ndarray:
+        """The ONNX graph's output (float64 (batch, classes)) for ONNX inputs
+        ``x`` (batch, in_features) or of the ONNX input's shape (flattened)."""
+        a = np.asarray(x, np.float64)
+        a = a.reshape(len(a), -1)
+        for layer in self.layers:
+            a = a @ layer.weight.T + layer.bias
+            if layer.relu:
+                a = np.maximum(a, 0.0)
+        if self.output != "logits":
+            z = a - a.max(1, keepdims=True)
+            lse = np.log(np.exp(z).sum(1, keepdims=True))
+            a = z - lse if self.output == "log_softmax" else np.exp(z - lse)
+        return a
+
+    def predict(self, x) -> np.ndarray:
+        """Arg-max classes (batch,) int64, the lowest index on ties."""
+        return np.argmax(self.forward(x), axis=1).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class InputMap:
+    """How the raw unsigned input bytes become the ONNX input:
+    ``(raw * scale - mean) / std``. The default is ``raw / 255``."""
+
+    scale: float = 1.0 / 255.0
+    mean: float = 0.0
+    std: float = 1.0
+
+    def __post_init__(self):
+        for name in ("scale", "mean", "std"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise ValueError(f"input {name} must be a finite number, not {v!r}")
+        if self.scale <= 0:
+            raise ValueError(f"input scale must be > 0, not {self.scale}")
+        if self.std <= 0:
+            raise ValueError(f"input std must be > 0, not {self.std}")
+
+    def __call__(self, raw) -> np.ndarray:
+        """The ONNX input (float64) of raw features."""
+        return (np.asarray(raw, np.float64) * self.scale - self.mean) / self.std
+
+
+# -- reading ONNX -----------------------------------------------------------------------------
+
+
+def _onnx():
+    try:
+        import onnx
+        from onnx import numpy_helper
+    except ImportError as e:                                      # pragma: no cover
+        raise OnnxImportError("the ONNX importer needs the `onnx` package "
+                              "(pip install onnx)") from e
+    return onnx, numpy_helper
+
+
+def load_onnx(path) -> FloatMLP:
+    """Read the ONNX file ``path`` into a :class:`FloatMLP`.
+
+    Raises :class:`FileNotFoundError` when it does not exist and
+    :class:`OnnxImportError` (naming the file) when it is not a valid ONNX
+    model or not a supported MLP (see the module docstring).
+    """
+    onnx, _ = _onnx()
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"ONNX model {str(path)!r} does not exist")
+    raw = path.read_bytes()
+    try:
+        model = onnx.load_model_from_string(raw)
+    except Exception as e:
+        raise OnnxImportError(f"{str(path)!r} is not an ONNX model: {type(e).__name__}: "
+                              f"{e}") from None
+    return from_model(model, str(path))
+
+
+def from_model(model, source: str = "model") -> FloatMLP:
+    """A :class:`FloatMLP` from an in-memory ``onnx.ModelProto``."""
+    onnx, numpy_helper = _onnx()
+    if not isinstance(model, onnx.ModelProto):
+        raise TypeError(f"model must be an onnx.ModelProto, not {type(model).__name__}")
+
+    def fail(msg):
+        return OnnxImportError(f"{source}: {msg}")
+
+    if not model.HasField("graph") or not len(model.graph.node):
+        raise fail("not an ONNX model: no graph or no nodes")
+    try:
+        onnx.checker.check_model(model)
+    except Exception as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise fail(f"invalid ONNX model: {first}") from None
+    return _Walker(model.graph, numpy_helper, fail, source).run()
+
+
+def _attrs(node) -> dict:
+    from onnx import helper
+
+    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+
+
+def _node_name(node, i) -> str:
+    return node.name or f"#{i} {node.op_type}"
+
+
+class _Walker:
+    """Follows the chain of nodes from the input, collecting affine maps and ReLUs."""
+
+    def __init__(self, graph, numpy_helper, fail, source):
+        self.graph = graph
+        self.nh = numpy_helper
+        self.fail = fail
+        self.source = source
+        self.consts = {t.name: numpy_helper.to_array(t).astype(np.float64)
+                       if t.data_type in _FLOAT_TYPES else numpy_helper.to_array(t)
+                       for t in graph.initializer}
+
+    # The pending affine map of the current layer: W (None = identity) and b.
+    def _affine(self, a, c, label, short):
+        if self.features is not None and a is not None and a.shape[1] != self.features:
+            raise self.fail(f"node {label}: weights expect {a.shape[1]} inputs but the "
+                            f"activation has {self.features} features")
+        if a is None:                                          # a bias only
+            if self.W is None:
+                self.b = self.b + c if self.b is not None else c.copy()
+            else:
+                self.b = self.b + c
+        else:
+            if self.W is None:
+                self.W = a
+                self.b = c if self.b is None else a @ self.b + c
+            else:
+                self.W = a @ self.W
+                self.b = a @ self.b + c
+            self.features = a.shape[0]
+            self.linear = True
+        self.nodes.append(short)
+
+    def _diag(self, g, h, short):
+        if self.W is None:
+            f = len(g)
+            self.W = np.diag(g)
+            self.b = h if self.b is None else g * self.b + h
+            self.features = f
+        else:
+            self.W = g[:, None] * self.W
+            self.b = g * self.b + h
+        self.nodes.append(short)
+
+    def _const(self, name, node_label, what):
+        if name not in self.consts:
+            raise self.fail(f"node {node_label}: {what} {name!r} must be a constant "
+                            f"(initializer or Constant node)")
+        v = self.consts[name]
+        if not np.issubdtype(v.dtype, np.floating) and what != "shape":
+            raise self.fail(f"node {node_label}: {what} {name!r} must be a float tensor, "
+                            f"not {v.dtype}")
+        if v.dtype != object and np.issubdtype(v.dtype, np.floating) \
+                and not np.all(np.isfinite(v)):
+            raise self.fail(f"node {node_label}: {what} {name!r} holds NaN or inf")
+        return v
+
+    def _vector(self, v, n, node_label, what):
+        """A constant broadcast along the features: scalar, (n,) or (1, n)."""
+        if v.size == 1:
+            return np.full(n, float(v.reshape(-1)[0]))
+        if v.shape in ((n,), (1, n)):
+            return v.reshape(n).astype(np.float64)
+        raise self.fail(f"node {node_label}: {what} of shape {tuple(v.shape)} does not "
+                        f"broadcast over {n} features (need a scalar, ({n},) or (1, {n}))")
+
+    def run(self) -> FloatMLP:
+        g = self.graph
+        inputs = [i for i in g.input if i.name not in self.consts]
+        if len(inputs) != 1:
+            names = ", ".join(repr(i.name) for i in inputs) or "none"
+            raise self.fail(f"an MLP needs exactly one (non-constant) graph input, not "
+                            f"{len(inputs)} ({names})")
+        if len(g.output) != 1:
+            raise self.fail(f"an MLP needs exactly one graph output, not {len(g.output)}")
+        inp = inputs[0]
+        tt = inp.type.tensor_type
+        if not inp.type.HasField("tensor_type") or tt.elem_type not in _FLOAT_TYPES:
+            raise self.fail(f"the input {inp.name!r} must be a float tensor (float, double, "
+                            f"float16), not element type {tt.elem_type}")
+        dims = tuple(d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim)
+        if tt.HasField("shape") and len(dims) < 2:
+            raise self.fail(f"the input {inp.name!r} must have a batch dimension and "
+                            f"features, not shape {dims}")
+        feat_dims = dims[1:]
+        self.rank = len(dims) if tt.HasField("shape") else 2
+        self.features = (int(np.prod(feat_dims)) if feat_dims and None not in feat_dims
+                         else None)
+        head = self.head = inp.name
+        self.W, self.b, self.linear, self.nodes = None, None, False, []
+        layers = []
+        output = "logits"
+        final_seen = None
+        for i, node in enumerate(g.node):
+            op = node.op_type
+            label = f"{_node_name(node, i)!r} ({op})"
+            if node.domain not in ("", "ai.onnx"):
+                raise self.fail(f"unsupported ONNX operator {node.domain}.{op} (node "
+                                f"{_node_name(node, i)!r}); supported: "
+                                f"{', '.join(SUPPORTED_OPS)}")
+            if op == "Constant":
+                self._constant_node(node, label)
+                continue
+            if op not in SUPPORTED_OPS:
+                raise self.fail(f"unsupported ONNX operator {op!r} (node "
+                                f"{_node_name(node, i)!r}); supported: "
+                                f"{', '.join(SUPPORTED_OPS)}")
+            if final_seen is not None:
+                raise self.fail(f"node {label} follows {final_seen}, which must be the last "
+                                f"node")
+            live = [x for x in node.input if x and x not in self.consts]
+            if live != [head]:
+                what = ("reads no activation" if not live else
+                        f"reads {', '.join(map(repr, live))}, not only the chain's "
+                        f"current value {head!r}")
+                raise self.fail(f"node {label} {what}: only a single chain of nodes "
+                                f"(an MLP) is supported")
+            if op != "BatchNormalization" and len(node.output) != 1:
+                raise self.fail(f"node {label} must have one output")
+            a = _attrs(node)
+            short = f"{_node_name(node, i)} ({op})"
+            if op == "Identity":
+                pass
+            elif op in ("Flatten", "Reshape"):
+                self._flatten(node, op, a, label)
+            elif self.rank != 2:
+                raise self.fail(f"node {label} needs a 2-D activation (batch, features), not "
+                                f"rank {self.rank}: flatten the input first (Flatten or "
+                                f"Reshape)")
+            elif op == "Gemm":
+                self._gemm(node, a, label, short)
+            elif op == "MatMul":
+                if node.input[0] != head:
+                    raise self.fail(f"node {label}: the activation must be the first "
+                                    f"input (x @ W)")
+                w = self._const(node.input[1], label, "weight matrix")
+                if w.ndim != 2:
+                    raise self.fail(f"node {label}: weight matrix must be 2-D (in, out), "
+                                    f"not shape {tuple(w.shape)}")
+                self._affine(w.T.copy(), np.zeros(w.shape[1]), label, short)
+            elif op == "Add":
+                c = self._const(next(x for x in node.input if x != head), label, "addend")
+                if self.features is None:
+                    raise self.fail(f"node {label}: the number of features is unknown "
+                                    f"before the first Gemm/MatMul")
+                self._affine(None, self._vector(c, self.features, label, "addend"), label,
+                             short)
+            elif op == "BatchNormalization":
+                self._batchnorm(node, a, label, short)
+            elif op == "Relu":
+                if not self.linear:
+                    raise self.fail(f"node {label}: a Relu must follow a Gemm or MatMul "
+                                    f"(no linear layer since the input or the last Relu)")
+                layers.append(FloatLayer(self.W, self.b, True, self.nodes + [short]))
+                self.W, self.b, self.linear, self.nodes = None, None, False, []
+            elif op in ("Softmax", "LogSoftmax"):
+                axis = a.get("axis", 1)
+                if axis not in (1, -1):
+                    raise self.fail(f"node {label}: {op} over axis {axis}; only the class "
+                                    f"axis (1 or -1) of a 2-D output is supported")
+                output = "softmax" if op == "Softmax" else "log_softmax"
+                final_seen = label
+            head = self.head = node.output[0]
+        if head != g.output[0].name:
+            raise self.fail(f"the graph output {g.output[0].name!r} is not the end of the node "
+                            f"chain ({head!r})")
+        if self.W is not None or self.b is not None:
+            if not self.linear:
+                raise self.fail("the last layer has no Gemm or MatMul after the last Relu")
+            layers.append(FloatLayer(self.W, self.b, False, self.nodes))
+        if not layers:
+            raise self.fail("no Gemm or MatMul layer found")
+        for layer in layers:
+            layer.weight = np.ascontiguousarray(layer.weight, np.float64)
+            layer.bias = np.asarray(layer.bias, np.float64).reshape(-1)
+        return FloatMLP(layers, inp.name, dims, output, self.source)
+
+    def _constant_node(self, node, label):
+        a = _attrs(node)
+        if "value" not in a:
+            raise self.fail(f"node {label}: only Constant nodes with a tensor 'value' are "
+                            f"supported, not {', '.join(a) or 'no attribute'}")
+        t = a["value"]
+        v = self.nh.to_array(t)
+        if t.data_type in _FLOAT_TYPES:
+            v = v.astype(np.float64)
+        self.consts[node.output[0]] = v
+
+    def _flatten(self, node, op, a, label):
+        if self.rank == 2 and op == "Flatten" and a.get("axis", 1) == 1:
+            return
+        if op == "Flatten":
+            axis = a.get("axis", 1)
+            if axis != 1:
+                raise self.fail(f"node {label}: Flatten with axis {axis}; only axis 1 "
+                                f"(batch, features) is supported")
+        else:
+            shape = self._const(node.input[1], label, "shape")
+            shape = [int(v) for v in np.asarray(shape).reshape(-1)]
+            ok = (len(shape) == 2 and shape[0] in (0, -1)
+                  and (shape[1] == -1 or shape[1] == self.features)
+                  and not (shape[0] == -1 and shape[1] == -1))
+            if not ok:
+                raise self.fail(f"node {label}: Reshape to {shape}; only flattening to "
+                                f"(batch, features), e.g. [-1, {self.features or 'F'}] or "
+                                f"[0, -1], is supported")
+        if self.features is None:
+            raise self.fail(f"node {label}: the input's feature dimensions must be known "
+                            f"numbers to flatten them")
+        self.rank = 2
+
+    def _gemm(self, node, a, label, short):
+        if a.get("transA", 0):
+            raise self.fail(f"node {label}: transA=1 is not supported (the activation must "
+                            f"be (batch, features))")
+        if node.input[0] != self.head:
+            raise self.fail(f"node {label}: the activation must be input A")
+        b = self._const(node.input[1], label, "weight B")
+        if b.ndim != 2:
+            raise self.fail(f"node {label}: weight B must be 2-D, not shape {tuple(b.shape)}")
+        w = (b if a.get("transB", 0) else b.T) * float(a.get("alpha", 1.0))
+        out = w.shape[0]
+        if len(node.input) > 2 and node.input[2]:
+            c = self._const(node.input[2], label, "bias C")
+            c = self._vector(c, out, label, "bias C") * float(a.get("beta", 1.0))
+        else:
+            c = np.zeros(out)
+        self._affine(np.ascontiguousarray(w), c, label, short)
+
+    def _batchnorm(self, node, a, label, short):
+        if a.get("training_mode", 0):
+            raise self.fail(f"node {label}: training_mode=1 is not supported (export the "
+                            f"model in eval mode)")
+        if node.input[0] != self.head:
+            raise self.fail(f"node {label}: the activation must be input X")
+        if len(node.input) != 5:
+            raise self.fail(f"node {label}: needs 5 inputs (X, scale, B, mean, var), not "
+                            f"{len(node.input)}")
+        scale, bias, mean, var = (self._const(x, label, what) for x, what in
+                                  zip(node.input[1:], ("scale", "B", "mean", "var")))
+        if self.features is None:
+            raise self.fail(f"node {label}: the number of features is unknown")
+        f = self.features
+        scale, bias, mean, var = (self._vector(v, f, label, what) for v, what in
+                                  zip((scale, bias, mean, var), ("scale", "B", "mean", "var")))
+        if np.any(var < 0):
+            raise self.fail(f"node {label}: negative variance {float(var.min())}")
+        eps = float(a.get("epsilon", 1e-5))
+        g = scale / np.sqrt(var + eps)
+        self._diag(g, bias - g * mean, short)
+
+
+# -- into the trainer ------------------------------------------------------------------------
+
+
+def _folded_layers(net: FloatMLP, input_map: InputMap) -> list:
+    """(W, b) float64 per layer, the input map folded into the first: the
+    first layer then reads ``raw / 255``."""
+    out = [(layer.weight.copy(), layer.bias.copy()) for layer in net.layers]
+    w, b = out[0]
+    k = 255.0 * input_map.scale / input_map.std       # onnx_in = x * k + m0, x = raw / 255
+    m0 = -input_map.mean / input_map.std
+    out[0] = (w * k, b + m0 * w.sum(1))
+    return out
+
+
+def to_mlp(net: FloatMLP, codebook, *, input_map: InputMap | None = None):
+    """The trainer's :class:`~sst_hw.train.mlp.MLP` (``center=False``) holding
+    ``net``'s weights, its batch norm still to be fitted (:func:`fit_batchnorm`).
+
+    Each layer's latent weights are the imported ones rescaled to the
+    trainer's initial scale (``0.5 / sqrt(fan_in)`` root mean square), which
+    normalization ignores but which sets Adam's relative step in fine-tuning.
+    Returns ``(mlp, folded)`` with ``folded`` the (W, b) per layer in raw / 255
+    input units."""
+    from .train import mlp as mlp_mod
+
+    input_map = input_map or InputMap()
+    folded = _folded_layers(net, input_map)
+    model = mlp_mod.MLP(net.sizes, codebook, center=False)
+    for l, (w, _) in enumerate(folded):
+        rms = float(np.sqrt(np.mean(w * w)))
+        target = mlp_mod._INIT_GAIN / math.sqrt(w.shape[1])
+        model.V[l] = (w * (target / rms if rms > 0 else 1.0)).astype(np.float32)
+    return model, folded
+
+
+def _scale_of(w: np.ndarray, wn: np.ndarray, axis) -> np.ndarray:
+    """The factor ``s`` (per row, or one) with ``w = s * wn``: least squares."""
+    return (w * wn).sum(axis=axis) / np.maximum((wn * wn).sum(axis=axis), 1e-300)
+
+
+def fit_batchnorm(model, folded, x_raw, batch: int = 8192):
+    """Set ``model``'s batch norm (float phase) so that every hidden layer
+    computes exactly ``W x + b`` of ``folded``: its statistics measured on the
+    raw inputs ``x_raw``, ``gamma`` and ``beta`` solved from them; and the
+    last layer's temperature so that its training logits are ``W x``."""
+    from .train.mlp import _BN_EPS, to_float
+
+    x = np.asarray(x_raw)
+    acts = [to_float(x[i:i + batch]).astype(np.float64) for i in range(0, len(x), batch)]
+    for l in range(model.layers):
+        w, b = folded[l]
+        wn = model._normalized(l)[0].astype(np.float64)
+        if model.is_last(l):
+            model.log_tau = np.array([math.log(max(float(_scale_of(w, wn, None)), 1e-30))],
+                                     np.float32)
+            break
+        s = _scale_of(w, wn, 1)                        # w = s_r * wn (row by row)
+        zs = [a @ wn.T for a in acts]                  # the normalized pre-activations
+        n = sum(len(z) for z in zs)
+        mu = sum(z.sum(0) for z in zs) / n
+        var = sum(((z - mu) ** 2).sum(0) for z in zs) / n
+        model.run_mean[l] = mu.astype(np.float32)
+        model.run_var[l] = var.astype(np.float32)
+        model.gamma[l] = (s * np.sqrt(var + _BN_EPS)).astype(np.float32)
+        model.beta[l] = (b + s * mu).astype(np.float32)
+        acts = [np.maximum(a @ w.T + b, 0.0) for a in acts]
+
+
+def default_calibration_dataset(features: int) -> str:
+    """The built-in data set whose feature count matches: ``digits`` (64),
+    ``fashion-mnist`` (784); otherwise ValueError asking for one."""
+    known = {64: "digits", 784: "fashion-mnist"}
+    if features not in known:
+        raise ValueError(f"the model reads {features} features, which matches no built-in data "
+                         f"set (digits: 64, fashion-mnist: 784); give a calibration data set "
+                         f"(an IDX folder) with --calib or --finetune")
+    return known[features]
+
+
+def import_and_export(net: FloatMLP, dataset, codebook, *, finetune: bool = False,
+                      schedule=None, input_map: InputMap | None = None, act_width: int = 8,
+                      seed: int = 0, calib_samples: int = 10000, progress=None) -> dict:
+    """Project ``net`` onto ``codebook``, optionally fine-tune it on ``dataset``,
+    export it to the integer contract and evaluate it on ``dataset``'s test split.
+
+    Parameters
+    ----------
+    net : FloatMLP
+        The imported network; its input size must be ``dataset.features`` and
+        its output size ``dataset.classes``.
+    dataset : Dataset
+        Calibration data (training split: batch-norm statistics, activation
+        scales) and, with ``finetune``, training data.
+    codebook : Codebook
+        The SST code of every layer.
+    finetune : bool
+        Run the trainer's ``prune`` and ``sst`` phases (``schedule``; its float
+        epochs are ignored) before export.
+    input_map : InputMap
+        What the ONNX model expects of the raw bytes (default ``raw / 255``).
+
+    Returns
+    -------
+    dict like :func:`~sst_hw.train.export.train_and_export`: ``network``,
+    ``model`` (the MLP), ``export``, ``compression``, ``seconds``, ``notes``
+    (list of str) and ``accuracy`` (test-set fractions): ``onnx`` (the
+    imported graph as is), ``float`` (the network as imported into the trainer,
+    last bias dropped), ``sst`` (projected, after fine-tuning if any, float
+    arithmetic), ``integer`` (golden model) and ``agreement``; with
+    ``finetune`` also ``train`` (the TrainResult) and ``prune``.
+    """
+    import dataclasses
+    import time
+
+    from .compression import compression
+    from .train.export import evaluate, export_network
+    from .train.mlp import Progress, Schedule, accuracy, train
+
+    t0 = time.monotonic()
+    progress = progress or Progress(False)
+    input_map = input_map or InputMap()
+    sizes = net.sizes
+    if sizes[0] != dataset.features:
+        raise ValueError(f"the model reads {sizes[0]} features but data set {dataset.name} "
+                         f"has {dataset.features}")
+    if sizes[-1] != dataset.classes:
+        raise ValueError(f"the model has {sizes[-1]} outputs but data set {dataset.name} has "
+                         f"{dataset.classes} classes")
+    notes = []
+    last_bias = net.layers[-1].bias
+    if np.any(last_bias):
+        notes.append(f"last-layer bias dropped (max |b| = {float(np.abs(last_bias).max()):.4g}): "
+                     f"the integer network classifies by the arg-max of raw accumulators")
+    if net.layers[-1].relu:
+        notes.append("ReLU after the last layer dropped (the integer network returns logits)")
+    if net.output != "logits":
+        notes.append(f"final {net.output} dropped (monotone: the arg-max is unchanged)")
+    rng = np.random.default_rng(seed)
+    x_cal = dataset.x_train
+    if len(x_cal) > calib_samples:
+        x_cal = x_cal[np.sort(rng.choice(len(x_cal), calib_samples, replace=False))]
+    acc = {"onnx": accuracy(net.predict(input_map(dataset.x_test)), dataset.y_test)}
+    model, folded = to_mlp(net, codebook, input_map=input_map)
+    fit_batchnorm(model, folded, x_cal)
+    model.phase = "float"
+    acc["float"] = accuracy(model.predict(dataset.x_test), dataset.y_test)
+    progress.line(f"imported {'-'.join(map(str, sizes))}: test accuracy onnx "
+                  f"{100 * acc['onnx']:.2f} %, as imported (no last bias) "
+                  f"{100 * acc['float']:.2f} %")
+    result = {}
+    if finetune:
+        schedule = dataclasses.replace(schedule or Schedule.for_dataset(dataset),
+                                       epochs_float=0)
+        res = train(dataset, sizes, codebook, schedule=schedule, seed=seed, progress=progress,
+                    model=model)
+        result["train"] = res
+        acc["prune"] = res.accuracy["prune"]
+    else:
+        model.phase = "sst"
+        model.keep = codebook.k
+        model.recalibrate(x_cal)
+    net_int, info = export_network(model, dataset.x_train, act_width=act_width,
+                                   calib_samples=calib_samples, seed=seed)
+    acc.update(evaluate(model, net_int, dataset))
+    comp = compression(net_int)
+    net_int.meta.update({
+        "source": {"onnx": net.source, "layers": [layer.nodes for layer in net.layers],
+                   "input_map": {"scale": input_map.scale, "mean": input_map.mean,
+                                 "std": input_map.std}},
+        "dataset": dataset.name, "sizes": sizes,
+        "codebook": {"n": codebook.n, "k": codebook.k, "variant": codebook.variant,
+                     "assignment": codebook.assignment},
+        "finetune": bool(finetune), "seed": seed, "notes": notes,
+        "test_accuracy": acc, "test_samples": int(len(dataset.y_test)),
+        "compression": {k: comp["total"][k] for k in ("total_bits", "fp32_bits", "ratio",
+                                                        "weight_ratio")},
+    })
+    if finetune:
+        sched = result["train"].schedule
+        net_int.meta.update({"epochs": [sched.epochs(p) for p in ("float", "prune", "sst")],
+                             "batch_size": sched.batch_size})
+    result.update({"network": net_int, "model": model, "export": info, "accuracy": acc,
+                   "compression": comp, "notes": notes, "seconds": time.monotonic() - t0})
+    return result

@@ -1,0 +1,125 @@
+"""Accumulator banks: one signed accumulator per PE, and the output queue."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ._util import check_int, checked_init
+
+__all__ = ["AccumulatorBank", "acc_layout"]
+
+
+def acc_layout(pe: int, acc_width: int) -> data.StructLayout:
+    """Payload of the engine's output stream: ``acc``, PE p at bits ``[p*W, (p+1)*W)``."""
+    return data.StructLayout({"acc": data.ArrayLayout(signed(acc_width), pe)})
+
+
+class AccumulatorBank(wiring.Component):
+    """PE accumulators of W bits and a queue of finished rows.
+
+    On each cycle with ``valid``, every PE adds ``addend[p] + cin[p]`` to its
+    accumulator. On a ``last`` beat the new totals are pushed into a queue of
+    ``depth`` rows that feeds the output stream ``o``, and the accumulators
+    restart from zero (their flip-flops' synchronous reset, so the adders'
+    inputs are not gated). Arithmetic is modulo 2^W, which is exact as long as
+    every row's true sum fits in W bits.
+
+    The bank never stalls its input: whoever drives it must not present a
+    ``last`` beat when the queue could be full (the engine keeps a count of
+    rows in flight and in the queue). ``o.payload`` is a register (through a
+    ``depth``:1 multiplexer for ``depth > 1``); ``o.ready`` reaches no input.
+
+    Latency 1 cycle from a ``last`` beat to ``o.valid`` (queue empty);
+    throughput one beat per cycle, one row per ``o`` transfer.
+
+    Parameters
+    ----------
+    pe : int
+        Number of accumulators.
+    in_width : int
+        Width of each ``addend`` (signed).
+    acc_width : int
+        Accumulator width W (signed); addends are sign-extended or truncated to it.
+    depth : int
+        Output queue depth in rows.
+
+    Members
+    -------
+    valid : ``In(1)``
+    last : ``In(1)``
+        This beat closes the current rows.
+    addend : ``In(ArrayLayout(signed(in_width), pe))``
+    cin : ``In(unsigned(pe))``
+        One extra +1 per PE (the adder tree's leftover carry).
+    o : ``Out(stream.Signature(acc_layout(pe, acc_width)))``
+    level : ``Out(range(depth + 1))``
+        Rows in the queue.
+    """
+
+    latency = 1
+
+    @checked_init
+    def __init__(self, pe: int, in_width: int, acc_width: int, *, depth: int = 2):
+        self.pe = check_int("pe", pe)
+        self.in_width = check_int("in_width", in_width)
+        self.acc_width = check_int("acc_width", acc_width, 2)
+        self.depth = check_int("depth", depth)
+        super().__init__({
+            "valid": In(1),
+            "last": In(1),
+            "addend": In(data.ArrayLayout(signed(self.in_width), self.pe)),
+            "cin": In(self.pe),
+            "o": Out(stream.Signature(acc_layout(self.pe, self.acc_width))),
+            "level": Out(range(self.depth + 1)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        pe, w, depth = self.pe, self.acc_width, self.depth
+        row = data.ArrayLayout(signed(w), pe)
+
+        # acc holds the running sums, or 0 right after a last beat (and after
+        # reset): clearing is the flip-flops' synchronous reset, so nothing
+        # gates the adder's inputs.
+        acc = Signal(row)
+        total = Signal(row)
+        for p in range(pe):
+            m.d.comb += total[p].eq(acc[p] + self.addend[p] + self.cin[p])
+        with m.If(self.valid):
+            m.d.sync += acc.eq(Mux(self.last, 0, total))
+
+        # Output queue: a ring of `depth` rows. A push writes `total` straight
+        # into one entry (no multiplexer after the adder); o.payload is the
+        # entry at the read pointer.
+        entries = [Signal(row, name=f"q{i}", reset_less=True) for i in range(depth)]
+        count = Signal(range(depth + 1))
+        push = Signal()
+        pop = Signal()
+        m.d.comb += [
+            push.eq(self.valid & self.last),
+            self.o.valid.eq(count != 0),
+            pop.eq(self.o.valid & self.o.ready),
+            self.level.eq(count),
+        ]
+        if depth == 1:
+            with m.If(push):
+                m.d.sync += entries[0].eq(total)
+            m.d.comb += self.o.payload.acc.eq(entries[0])
+        else:
+            wr = Signal(range(depth))
+            rd = Signal(range(depth))
+            for i, e in enumerate(entries):
+                with m.If(push & (wr == i)):
+                    m.d.sync += e.eq(total)
+            with m.If(push):
+                m.d.sync += wr.eq(Mux(wr == depth - 1, 0, wr + 1))
+            with m.If(pop):
+                m.d.sync += rd.eq(Mux(rd == depth - 1, 0, rd + 1))
+            with m.Switch(rd):
+                for i, e in enumerate(entries):
+                    with m.Case(i):
+                        m.d.comb += self.o.payload.acc.eq(e)
+        m.d.sync += count.eq(count + push - pop)
+        return m

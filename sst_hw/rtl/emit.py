@@ -1,0 +1,196 @@
+"""Verilog and JSON sidecar of an :class:`~.engine.SSTEngine`.
+
+The sidecar is the contract for anyone who instantiates the core (DESIGN.md
+section 3): module name, parameters, ports, the bit offset and width of every
+payload field, latency and the codebook. Schema (``format`` ``"sst-hw/engine"``,
+``version`` 1)::
+
+    {
+      "format": "sst-hw/engine", "version": 1,
+      "module": "sst_engine",
+      "verilog": "engine.v",                 # file name, beside the sidecar
+      "parameters": {"n": 8, "k": 2, "variant": "full", "assignment": "enum",
+                     "pe": 4, "simd": 2, "act_width": 8, "act_signed": false,
+                     "max_row_len": 1024, "rom": "auto", "select_reg": false,
+                     "tree_stage_levels": 1, "out_depth": 2,
+                     "code_bits": 8, "acc_width": 18},
+      "clock": {"port": "clk", "edge": "rising"},
+      "reset": {"port": "rst", "active": "high", "synchronous": true},
+      "ports": [{"name": "clk", "direction": "input", "width": 1}, ...],
+      "streams": {
+        "i": {"direction": "input", "valid": "i__valid", "ready": "i__ready",
+              "payload": "i__payload", "width": 193,
+              "fields": {"act":  {"offset": 0,   "width": 128, "shape": [2, 8],
+                                  "element": {"width": 8, "signed": false}},
+                         "code": {"offset": 128, "width": 64,  "shape": [4, 2],
+                                  "element": {"width": 8, "signed": false}},
+                         "last": {"offset": 192, "width": 1,   "shape": [],
+                                  "element": {"width": 1, "signed": false}}}},
+        "o": {"direction": "output", ..., "fields": {"acc": {"offset": 0, "width": 72,
+              "shape": [4], "element": {"width": 18, "signed": true}}}}},
+      "latency": {"cycles": 3, "definition": "..."},
+      "throughput": {"beats_per_cycle": 1},
+      "codebook": {"variant": "full", "assignment": "enum", "bits": 8,
+                   "n": 8, "k": 2, "zero_code": 0,
+                   "vectors": [[0, 0, 0, 0, 0, 0, 0, 0], [1, 0, 0, 0, 0, 0, 0, 0], ..., null]}
+    }
+
+A field of ``shape`` ``[d0, d1]`` holds element ``[a][b]`` at bit
+``offset + (a*d1 + b) * element.width`` (row-major, bit 0 the LSB of the
+payload port); signed elements are two's complement. ``vectors[c]`` is the
+ternary vector (N integers in {-1, 0, 1}) of code value ``c``, ``null`` for
+an unused value.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+from amaranth.back import verilog
+from amaranth.hdl import Shape
+from amaranth.lib import data, wiring
+
+from ..codebook import MAX_TABLE_BITS
+from .engine import SSTEngine
+
+__all__ = ["SIDECAR_FORMAT", "SIDECAR_VERSION", "MAX_SIDECAR_CODE_BITS", "DEFAULT_MODULE_NAME",
+           "describe_layout", "engine_ports", "engine_sidecar", "engine_verilog", "write_engine"]
+
+SIDECAR_FORMAT = "sst-hw/engine"
+SIDECAR_VERSION = 1
+#: Widest code whose table of 2^B vectors the sidecar lists.
+MAX_SIDECAR_CODE_BITS = MAX_TABLE_BITS
+DEFAULT_MODULE_NAME = "sst_engine"
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _field_info(shape) -> dict:
+    dims = []
+    while isinstance(shape, data.ArrayLayout):
+        dims.append(shape.length)
+        shape = shape.elem_shape
+    if isinstance(shape, data.Layout):
+        raise TypeError(f"only arrays of plain values are described, not {shape!r}")
+    elem = Shape.cast(shape)
+    return {"shape": dims, "element": {"width": elem.width, "signed": elem.signed}}
+
+
+def describe_layout(layout: data.StructLayout) -> dict:
+    """``{field: {"offset", "width", "shape", "element"}}`` of a struct payload."""
+    out = {}
+    for name, field in layout:
+        out[name] = {"offset": field.offset, "width": field.width, **_field_info(field.shape)}
+    return out
+
+
+def engine_ports(engine: SSTEngine) -> list:
+    """Verilog ports of ``engine``: ``[{"name", "direction", "width"}]``, clock
+    and reset first, then the stream members as Amaranth names them."""
+    ports = [{"name": "clk", "direction": "input", "width": 1},
+             {"name": "rst", "direction": "input", "width": 1}]
+    for path, member, value in engine.signature.flatten(engine):
+        ports.append({"name": "__".join(str(p) for p in path),
+                      "direction": "input" if member.flow == wiring.In else "output",
+                      "width": len(value.as_value()) if hasattr(value, "as_value") else len(value)})
+    return ports
+
+
+def _stream_info(name: str, direction: str, layout) -> dict:
+    return {"direction": direction, "valid": f"{name}__valid", "ready": f"{name}__ready",
+            "payload": f"{name}__payload", "width": layout.size, "fields": describe_layout(layout)}
+
+
+def engine_sidecar(engine: SSTEngine, name: str = DEFAULT_MODULE_NAME,
+                   verilog_file: str | None = None) -> dict:
+    """The JSON sidecar of ``engine`` emitted as module ``name`` (see the
+    module docstring for the schema). Raises ``ValueError`` when the code is
+    too wide to list its table (more than 2^20 code values)."""
+    check_module_name(engine, name)
+    cb = engine.codebook
+    if cb.bits > MAX_SIDECAR_CODE_BITS:
+        raise ValueError(
+            f"codes of {cb.bits} bits ({cb.describe_short()}) are too wide for the sidecar's "
+            f"code table (at most {MAX_SIDECAR_CODE_BITS} bits, 2^{MAX_SIDECAR_CODE_BITS} "
+            f"entries): use a smaller N or K")
+    params = dict(engine.params)
+    params["code_bits"] = cb.bits
+    params["acc_width"] = engine.acc_width
+    return {
+        "format": SIDECAR_FORMAT,
+        "version": SIDECAR_VERSION,
+        "module": name,
+        "verilog": verilog_file,
+        "parameters": params,
+        "clock": {"port": "clk", "edge": "rising"},
+        "reset": {"port": "rst", "active": "high", "synchronous": True},
+        "ports": engine_ports(engine),
+        "streams": {"i": _stream_info("i", "input", engine.in_layout),
+                    "o": _stream_info("o", "output", engine.out_layout)},
+        "latency": {
+            "cycles": engine.latency,
+            "definition": ("clock edges from the edge that accepts a row's last i beat to the "
+                           "edge at which its o beat is first offered (o.valid sampled high), "
+                           "with the output queue empty"),
+        },
+        "throughput": {"beats_per_cycle": 1, "weights_per_beat": engine.pe * engine.simd * engine.n},
+        "codebook": {"variant": cb.variant, "assignment": cb.assignment, "bits": cb.bits,
+                     "n": cb.n, "k": cb.k, "zero_code": cb.zero_code,
+                     "vectors": cb.vector_list()},
+    }
+
+
+def check_module_name(engine: SSTEngine, name: str) -> str:
+    """``name`` if it is a usable Verilog module name for ``engine``."""
+    if not isinstance(name, str) or not _IDENT.match(name):
+        raise ValueError(f"module name must be a Verilog identifier ([A-Za-z_][A-Za-z0-9_]*), "
+                         f"not {name!r}")
+    if name in {p["name"] for p in engine_ports(engine)}:
+        raise ValueError(f"module name {name!r} is also a port name (Verilator refuses that)")
+    return name
+
+
+def engine_verilog(engine: SSTEngine, name: str = DEFAULT_MODULE_NAME) -> str:
+    """Verilog text of ``engine`` as module ``name`` (ports ``clk``, ``rst``, ...)."""
+    check_module_name(engine, name)
+    return verilog.convert(engine, name=name, emit_src=False)
+
+
+def dumps_sidecar(sidecar: dict) -> str:
+    """JSON text of a sidecar: indented, one code vector per line."""
+    vectors = sidecar["codebook"]["vectors"]
+    marker = "\"@@VECTORS@@\""
+    body = dict(sidecar, codebook=dict(sidecar["codebook"], vectors="@@VECTORS@@"))
+    text = json.dumps(body, indent=2)
+    lines = ",\n".join("        " + json.dumps(v, separators=(",", ":")) for v in vectors)
+    return text.replace(marker, "[\n" + lines + "\n      ]") + "\n"
+
+
+def write_engine(engine: SSTEngine, verilog_path, json_path=None, *,
+                 name: str = DEFAULT_MODULE_NAME) -> tuple[Path, Path]:
+    """Write ``engine``'s Verilog to ``verilog_path`` and its sidecar to
+    ``json_path`` (default: the same path with suffix ``.json``).
+
+    Everything is generated before anything is written, so a bad parameter
+    leaves no file behind. Returns the two paths.
+    """
+    vpath = Path(verilog_path)
+    jpath = Path(json_path) if json_path is not None else vpath.with_suffix(".json")
+    if vpath.resolve() == jpath.resolve():
+        raise ValueError(f"the Verilog and sidecar paths must differ, not both {str(vpath)!r}")
+    try:
+        sidecar = engine_sidecar(engine, name, verilog_file=os.path.relpath(vpath, jpath.parent))
+        text = engine_verilog(engine, name)
+    except Exception:
+        engine._MustUse__silence = True    # refused: no "never used" warning on top
+        raise
+    side = dumps_sidecar(sidecar)
+    for path, content in ((vpath, text), (jpath, side)):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(content)
+        os.replace(tmp, path)
+    return vpath, jpath

@@ -1,0 +1,251 @@
+"""``SSTEngine``: PE x SIMD sign-select lanes with accumulators, behind streams."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Module, Shape, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..arith import acc_range, act_range, signed_width
+from ..codebook import ASSIGNMENTS, VARIANTS, Codebook
+from ._util import check_bool, check_choice, check_int, checked_init
+from .accumulator import AccumulatorBank, acc_layout
+from .adder_tree import AdderTree, tree_latency, tree_sum_width
+from .decoder import CodeDecoder, check_rom, slot_plan
+from .lane import SignSelectLane, term_range
+
+__all__ = ["SSTEngine", "input_layout", "DEFAULT_MAX_ROW_LEN", "MAX_ACC_WIDTH"]
+
+#: Default longest row, in weights, the accumulators are sized for.
+DEFAULT_MAX_ROW_LEN = 1024
+#: Widest accumulator the generator builds.
+MAX_ACC_WIDTH = 64
+
+
+def input_layout(n: int, simd: int, pe: int, act_shape, code_bits: int) -> data.StructLayout:
+    """Payload of the engine's input stream.
+
+    ``act``: SIMD subvectors of N activations, element j of subvector s at
+    bit ``((s*N)+j)*A``; ``code``: PE x SIMD codes, PE p / subvector s at bit
+    ``((p*SIMD)+s)*B`` of the field; ``last``: 1 bit.
+    """
+    return data.StructLayout({
+        "act": data.ArrayLayout(data.ArrayLayout(act_shape, n), simd),
+        "code": data.ArrayLayout(data.ArrayLayout(unsigned(code_bits), simd), pe),
+        "last": 1,
+    })
+
+
+class SSTEngine(wiring.Component):
+    """The SST dot-product engine: PE output rows at once, SIMD subvectors per beat.
+
+    Every beat of ``i`` carries SIMD activation subvectors (broadcast to all
+    PEs) and, for each PE, SIMD code words. Each PE accumulates the exact dot
+    products of its decoded ternary subvectors with the activations; a beat
+    with ``last`` closes the rows, and the engine then emits one ``o`` beat
+    with the PE signed accumulators (W bits, two's complement) and starts
+    the next rows from zero. Padding subvectors carry the zero code.
+
+    Pipeline (no stall anywhere inside; every stage carries a valid bit)::
+
+        i -> decoder (1, +1 decode_reg) -> sign-select lanes (+1 select_reg)
+          -> adder trees (L_t) -> accumulators + output queue (1) -> o
+
+    Latency: ``latency = 2 + decode_reg + select_reg + L_t`` cycles from the
+    clock edge that accepts a ``last`` beat to the edge at which its ``o``
+    beat is first offered (output queue empty), with ``L_t =
+    ceil(ceil(log2(K*SIMD)) / tree_stage_levels)`` (0 for
+    ``tree_stage_levels=0`` or K*SIMD = 1). With the defaults, (8,2) and
+    SIMD=1 give 5 cycles. Throughput one beat (PE*SIMD*N weights) per cycle.
+
+    Every register stage is there for timing: ``decode_reg`` keeps a block
+    RAM's slow clock-to-output out of the multiplexers, ``select_reg``
+    separates the activation multiplexers (high fan-out from the shared
+    activation register) from the adders, the trees register every
+    ``tree_stage_levels`` levels, and the accumulators clear by synchronous
+    reset so no gate sits in front of their carry chains.
+
+    Flow control: ``i.ready`` is a register; it is high while fewer than
+    ``out_depth`` rows are in flight or waiting in the output queue, so there
+    is no combinational path from ``o.ready`` to ``i.ready``. Rows at least
+    ``latency`` beats long stream without bubbles with ``out_depth = 2``; rows
+    of one beat need ``out_depth >= latency + 1`` for full rate.
+
+    Parameters
+    ----------
+    n, k : int
+        SST subvector length N and maximum non-zeros K.
+    variant : str
+        ``"full"`` or ``"partitioned"``.
+    assignment : str
+        ``"enum"`` (ROM decoder) or ``"direct"`` (gate decoder).
+    pe : int
+        Processing elements (output rows in flight).
+    simd : int
+        Subvectors per beat.
+    act_width : int
+        Activation width A, 1..32 bits (2..32 when signed).
+    act_signed : bool
+        Whether activations are two's complement.
+    max_row_len : int
+        Longest row, in weights, that the accumulators hold without overflow:
+        W = :func:`sst_hw.arith.acc_width` (max_row_len, N, K, A, signed).
+    rom : str
+        ``"auto"``, ``"logic"`` or ``"block"``: where the ``enum`` decode ROM
+        goes. Must be ``"auto"`` for ``direct``.
+    decode_reg : bool
+        A second register after the decoder (default on).
+    select_reg : bool
+        Register the sign-selected terms before the adder tree (default on).
+    tree_stage_levels : int
+        Adder levels per pipeline stage in the trees (0: no tree registers).
+    out_depth : int
+        Output queue depth, in rows.
+
+    Members
+    -------
+    i : ``In(stream.Signature(input_layout(...)))``
+    o : ``Out(stream.Signature(acc_layout(pe, W)))``
+    """
+
+    @checked_init
+    def __init__(self, n: int, k: int, variant: str = "full", assignment: str = "enum", *,
+                 pe: int = 1, simd: int = 1, act_width: int = 8, act_signed: bool = False,
+                 max_row_len: int = DEFAULT_MAX_ROW_LEN, rom: str = "auto",
+                 decode_reg: bool = True, select_reg: bool = True, tree_stage_levels: int = 1,
+                 out_depth: int = 2):
+        check_choice("variant", variant, VARIANTS)
+        check_choice("assignment", assignment, ASSIGNMENTS)
+        self.codebook = Codebook(n, k, variant, assignment)
+        self.n, self.k = self.codebook.n, self.codebook.k
+        self.variant, self.assignment = variant, assignment
+        self.pe = check_int("pe", pe)
+        self.simd = check_int("simd", simd)
+        self.act_width = check_int("act_width", act_width, 1, 32)
+        self.act_signed = check_bool("act_signed", act_signed)
+        act_range(self.act_width, self.act_signed)   # signed activations need 2 bits
+        self.max_row_len = check_int("max_row_len", max_row_len)
+        self.rom = check_rom(self.codebook, rom)
+        self.decode_reg = check_bool("decode_reg", decode_reg)
+        self.select_reg = check_bool("select_reg", select_reg)
+        self.tree_stage_levels = check_int("tree_stage_levels", tree_stage_levels, 0)
+        self.out_depth = check_int("out_depth", out_depth)
+
+        self.acc_range = acc_range(self.max_row_len, self.n, self.k, self.act_width,
+                                   self.act_signed)
+        self.acc_width = max(2, signed_width(*self.acc_range))
+        if self.acc_width > MAX_ACC_WIDTH:
+            raise ValueError(f"accumulators of {self.acc_width} bits (max_row_len "
+                             f"{self.max_row_len}) exceed the {MAX_ACC_WIDTH}-bit limit")
+        self.plan = slot_plan(self.codebook)
+        self._trange = term_range(self.act_width, self.act_signed)
+        self._tree_latency = tree_latency(self.k * self.simd, self.tree_stage_levels)
+        self._tree_width = tree_sum_width(self.k * self.simd, self._trange, self.acc_width)
+        self.latency = (1 + int(self.decode_reg) + int(self.select_reg) + self._tree_latency
+                        + AccumulatorBank.latency)
+
+        self.act_shape = signed(self.act_width) if self.act_signed else Shape(self.act_width)
+        self.in_layout = input_layout(self.n, self.simd, self.pe, self.act_shape,
+                                      self.codebook.bits)
+        self.out_layout = acc_layout(self.pe, self.acc_width)
+        super().__init__({
+            "i": In(stream.Signature(self.in_layout)),
+            "o": Out(stream.Signature(self.out_layout)),
+        })
+
+    @property
+    def code_bits(self) -> int:
+        """B: bits per code word."""
+        return self.codebook.bits
+
+    @property
+    def params(self) -> dict:
+        """The constructor arguments, JSON-ready (the sidecar's ``parameters``)."""
+        return {
+            "n": self.n, "k": self.k, "variant": self.variant, "assignment": self.assignment,
+            "pe": self.pe, "simd": self.simd, "act_width": self.act_width,
+            "act_signed": self.act_signed, "max_row_len": self.max_row_len, "rom": self.rom,
+            "decode_reg": self.decode_reg, "select_reg": self.select_reg, "tree_stage_levels": self.tree_stage_levels,
+            "out_depth": self.out_depth,
+        }
+
+    def elaborate(self, platform):
+        m = Module()
+        pe, simd, k = self.pe, self.simd, self.k
+
+        # Flow control: rows accepted (their `last` beat) and not yet emitted.
+        depth = self.out_depth
+        pending = Signal(range(depth + 1))
+        ready = Signal(init=1)   # a register: o.ready never reaches i.ready combinationally
+        accept = Signal()
+        close = Signal()
+        emit = Signal()
+        m.d.comb += [
+            self.i.ready.eq(ready),
+            accept.eq(self.i.valid & ready),
+            close.eq(accept & self.i.p.last),
+            emit.eq(self.o.valid & self.o.ready),
+        ]
+        pending_next = Signal(range(depth + 2))
+        m.d.comb += pending_next.eq(pending + close - emit)
+        m.d.sync += [pending.eq(pending_next), ready.eq(pending_next < depth)]
+
+        # Stage 1: decode the codes; delay activations, valid and last alongside.
+        m.submodules.decoder = dec = CodeDecoder(self.codebook, pe * simd, rom=self.rom,
+                                                 extra_reg=self.decode_reg)
+        for p in range(pe):
+            for s in range(simd):
+                m.d.comb += dec.codes[p * simd + s].eq(self.i.p.code[p][s])
+        act1 = Signal(self.in_layout["act"].shape, reset_less=True)
+        valid = Signal(name="v1")
+        last = Signal(name="l1")
+        m.d.sync += [act1.eq(self.i.p.act), valid.eq(accept), last.eq(close)]
+        if self.decode_reg:
+            act2 = Signal.like(act1, reset_less=True, name="act2")
+            m.d.sync += act2.eq(act1)
+            act1 = act2
+            valid, last = self._delay(m, valid, last, 1, "dec")
+
+        # Sign-select lanes, one per PE x subvector.
+        terms = [[] for _ in range(pe)]
+        corrs = [[] for _ in range(pe)]
+        for p in range(pe):
+            for s in range(simd):
+                lane = SignSelectLane(self.plan, self.n, self.act_width, self.act_signed,
+                                      registered=self.select_reg)
+                m.submodules[f"lane_{p}_{s}"] = lane
+                m.d.comb += [lane.act.eq(act1[s]), lane.slots.eq(dec.slots[p * simd + s])]
+                terms[p].extend(lane.terms[i] for i in range(k))
+                corrs[p].extend(lane.corr[i] for i in range(k))
+        if self.select_reg:
+            valid, last = self._delay(m, valid, last, 1, "sel")
+
+        # Adder trees, one per PE.
+        trees = []
+        for p in range(pe):
+            tree = AdderTree(k * simd, self._trange, self.acc_width,
+                             stage_levels=self.tree_stage_levels)
+            m.submodules[f"tree_{p}"] = tree
+            for j, t in enumerate(terms[p]):
+                m.d.comb += tree.terms[j].eq(t)
+            m.d.comb += tree.cins.eq(Cat(*corrs[p]))
+            trees.append(tree)
+        valid, last = self._delay(m, valid, last, self._tree_latency, "tree")
+
+        # Accumulators and output queue.
+        bank = AccumulatorBank(pe, self._tree_width, self.acc_width, depth=depth)
+        m.submodules.acc = bank
+        m.d.comb += [bank.valid.eq(valid), bank.last.eq(last)]
+        for p, tree in enumerate(trees):
+            m.d.comb += [bank.addend[p].eq(tree.sum), bank.cin[p].eq(tree.cout)]
+        wiring.connect(m, wiring.flipped(self.o), bank.o)
+        return m
+
+    @staticmethod
+    def _delay(m, valid, last, cycles, name):
+        for c in range(cycles):
+            v = Signal(name=f"{name}_v{c}")
+            lst = Signal(name=f"{name}_l{c}")
+            m.d.sync += [v.eq(valid), lst.eq(last)]
+            valid, last = v, lst
+        return valid, last

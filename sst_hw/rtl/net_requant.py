@@ -1,0 +1,160 @@
+"""``Requantizer``: one pipelined requantization unit shared by every row.
+
+``y = clamp((acc * M_r + C_r) >> S_l, lo_l, hi_l)`` (DESIGN.md section 2), one
+accumulator per cycle, with ``M_r`` and ``C_r`` read from a table indexed by
+a global row number and ``S_l``, ``lo_l``, ``hi_l`` constants of the layer.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Const, Module, Mux, Shape, Signal, signed, unsigned
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from ..arith import MULT_BITS
+from ._util import check_int
+
+__all__ = ["Requantizer"]
+
+
+class Requantizer(wiring.Component):
+    """Pipelined requantization of one accumulator per cycle.
+
+    Pipeline (latency :attr:`latency` = 3 cycles, throughput 1 per cycle, no
+    stall): cycle 0 presents ``acc``, ``row`` and ``layer`` and reads the
+    table (``row``); cycle 1 multiplies ``acc * M`` (``M = 1`` and no
+    multiplier in shift mode); cycle 2 adds ``C``, shifts right
+    arithmetically by the layer's ``S`` and clamps to the layer's bounds;
+    ``y`` is valid in cycle 3 (``o_valid``). ``tag`` travels alongside.
+
+    The product ``acc * M`` is a plain ``*`` of a W-bit and a 16-bit signed
+    value between two registers, which Yosys maps to SB_MAC16 (iCE40 UP5K,
+    ``synth_ice40 -dsp``) or MULT18X18D (ECP5).
+
+    Parameters
+    ----------
+    acc_width : int
+        W, bits of the signed accumulator.
+    table : list of int
+        One word per row: ``C`` in the low ``add_bits`` bits, ``M`` above it
+        (``MULT_BITS`` bits unless ``shift_mode``), two's complement.
+    add_bits : int
+        Bits of ``C`` in the table.
+    shift_mode : bool
+        Multiplier-free: the table holds ``C`` only and ``M = 1``.
+    layers : list of (shift, lo, hi)
+        Per layer index: the shift S (0..63) and the inclusive clamp bounds.
+    out_shape : Shape
+        Shape of ``y`` (holds every ``lo..hi``).
+    tag_width : int
+        Bits of ``tag``.
+
+    Members
+    -------
+    valid : ``In(1)``
+    acc : ``In(signed(acc_width))``
+    row : ``In(range(len(table)))``
+    layer : ``In(range(len(layers)))``
+    tag : ``In(tag_width)``
+    o_valid : ``Out(1)``
+    y : ``Out(out_shape)``
+    o_tag : ``Out(tag_width)``
+    """
+
+    latency = 3
+
+    def __init__(self, *, acc_width: int, table, add_bits: int, shift_mode: bool, layers,
+                 out_shape, tag_width: int = 1):
+        self.acc_width = check_int("acc_width", acc_width, 2, 64)
+        self.table = [int(w) for w in table]
+        if not self.table:
+            raise ValueError("table must hold at least one row, not 0")
+        self.add_bits = check_int("add_bits", add_bits, 2, 96)
+        self.shift_mode = bool(shift_mode)
+        self.mult_bits = 0 if self.shift_mode else MULT_BITS
+        self.layers = [(int(s), int(lo), int(hi)) for s, lo, hi in layers]
+        if not self.layers:
+            raise ValueError("layers must list at least one layer, not 0")
+        for i, (s, lo, hi) in enumerate(self.layers):
+            if not 0 <= s <= 63:
+                raise ValueError(f"layer {i} shift must be in 0..63, not {s}")
+            if lo > hi:
+                raise ValueError(f"layer {i} clamp bounds must have lo <= hi, not {lo} > {hi}")
+        self.out_shape = Shape.cast(out_shape)
+        self.tag_width = check_int("tag_width", tag_width)
+        super().__init__({
+            "valid": In(1),
+            "acc": In(signed(self.acc_width)),
+            "row": In(range(len(self.table))),
+            "layer": In(range(len(self.layers))),
+            "tag": In(self.tag_width),
+            "o_valid": Out(1),
+            "y": Out(self.out_shape),
+            "o_tag": Out(self.tag_width),
+        })
+
+    @property
+    def sum_width(self) -> int:
+        """Bits of ``acc * M + C``."""
+        prod = self.acc_width + (self.mult_bits or 1)
+        return max(prod, self.add_bits) + 1
+
+    def elaborate(self, platform):
+        m = Module()
+        W, cb, mb = self.acc_width, self.add_bits, self.mult_bits
+        m.submodules.table = table = Memory(shape=unsigned(cb + mb), depth=len(self.table),
+                                            init=self.table)
+        rd = table.read_port(domain="sync")
+        m.d.comb += rd.addr.eq(self.row)
+
+        # Cycle 0 -> 1: table read; acc and the side band registered alongside.
+        acc1 = Signal(signed(W), name="acc1")
+        v1, layer1, tag1 = Signal(name="v1"), Signal.like(self.layer, name="layer1"), \
+            Signal(self.tag_width, name="tag1")
+        m.d.sync += [acc1.eq(self.acc), v1.eq(self.valid), layer1.eq(self.layer),
+                     tag1.eq(self.tag)]
+
+        # Cycle 1 -> 2: the product.
+        add1 = Signal(signed(cb), name="add1")
+        m.d.comb += add1.eq(rd.data[:cb])
+        prod_w = W + (mb or 0)
+        prod2 = Signal(signed(prod_w), name="prod2")
+        add2 = Signal(signed(cb), name="add2")
+        v2, layer2, tag2 = Signal(name="v2"), Signal.like(self.layer, name="layer2"), \
+            Signal(self.tag_width, name="tag2")
+        if mb:
+            mult1 = Signal(signed(mb), name="mult1")
+            m.d.comb += mult1.eq(rd.data[cb:cb + mb])
+            m.d.sync += prod2.eq(acc1 * mult1)
+        else:
+            m.d.sync += prod2.eq(acc1)
+        m.d.sync += [add2.eq(add1), v2.eq(v1), layer2.eq(layer1), tag2.eq(tag1)]
+
+        # Cycle 2 -> 3: add, shift, clamp (per layer constants).
+        total = Signal(signed(self.sum_width), name="total")
+        m.d.comb += total.eq(prod2 + add2)
+        y3 = Signal(self.out_shape, name="y3")
+        distinct = sorted(set(self.layers))
+        cand = []
+        for s, lo, hi in distinct:
+            shifted = Signal(signed(self.sum_width), name=f"shr{s}")
+            if s >= self.sum_width:
+                m.d.comb += shifted.eq(Mux(total < 0, -1, 0))
+            else:
+                m.d.comb += shifted.eq(total >> s)
+            c = Signal(self.out_shape, name=f"clamp_{s}_{lo}_{hi}".replace("-", "m"))
+            m.d.comb += c.eq(Mux(shifted < lo, Const(lo, self.out_shape),
+                                 Mux(shifted > hi, Const(hi, self.out_shape), shifted)))
+            cand.append(c)
+        if len(cand) == 1:
+            m.d.sync += y3.eq(cand[0])
+        else:
+            with m.Switch(layer2):
+                for i, spec in enumerate(self.layers):
+                    with m.Case(i):
+                        m.d.sync += y3.eq(cand[distinct.index(spec)])
+        v3, tag3 = Signal(name="v3"), Signal(self.tag_width, name="tag3")
+        m.d.sync += [v3.eq(v2), tag3.eq(tag2)]
+        m.d.comb += [self.o_valid.eq(v3), self.y.eq(y3), self.o_tag.eq(tag3)]
+        return m

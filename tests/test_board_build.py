@@ -1,0 +1,165 @@
+"""Board tops and bitstream builds (Yosys + nextpnr + pack through the platforms).
+
+Default run: every board's top level elaborates against its platform with
+the UART on the FTDI pins; a tiny UART-echo design on the iCEBreaker builds
+twice to the same bitstream hash; a missed clock leaves no bitstream.
+``-m slow``: a whole model through ``sst-hw build`` for the iCEBreaker, twice,
+same hash (and the HX8K / ULX3S builds).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import time
+
+import pytest
+from amaranth.hdl import Elaboratable, Module
+from amaranth.lib import io, wiring
+
+from sst_hw.boards import BOARDS, BoardTop, InferenceTop, core_info, get_board
+from sst_hw.boards.flow import BoardBuildError, build_bitstream, sha256_of
+from sst_hw.cli import main
+from sst_hw.rtl.uart import UARTRx, UARTTx, uart_divisor
+
+from test_board_helpers import DenseTernaryCore, small_network
+
+
+class Echo(Elaboratable):
+    """The smallest real design: UART receiver -> transmitter on the FTDI pins."""
+
+    def __init__(self, board):
+        self.board = board
+
+    def elaborate(self, platform):
+        m = Module()
+        div = uart_divisor(self.board.clk_hz, 115200)
+        m.submodules.rx = rx = UARTRx(div)
+        m.submodules.tx = tx = UARTTx(div)
+        wiring.connect(m, rx.o, tx.i)
+        uart = platform.request("uart", 0, dir="-")
+        m.submodules.rx_buf = rx_buf = io.Buffer("i", uart.rx)
+        m.submodules.tx_buf = tx_buf = io.Buffer("o", uart.tx)
+        m.d.comb += [rx.rx.eq(rx_buf.i), tx_buf.o.eq(tx.tx)]
+        return m
+
+
+def test_board_registry():
+    assert set(BOARDS) == {"icebreaker", "ulx3s-12f", "ulx3s-25f", "ulx3s-45f", "ulx3s-85f",
+                           "hx8k-b-evn"}
+    assert get_board("ICEBreaker").clk_hz == 12_000_000
+    assert get_board("ulx3s-85f").bitstream_suffix == ".bit"
+    with pytest.raises(ValueError, match="Unknown board 'nope'; allowed: icebreaker"):
+        get_board("nope")
+
+
+@pytest.mark.parametrize("name", sorted(BOARDS))
+def test_board_top_pins(name, tmp_path):
+    """The top of every board elaborates; UART, LEDs and clock are constrained."""
+    board = get_board(name)
+    net = small_network(2, (6, 3))
+    core = DenseTernaryCore(net)
+    system = InferenceTop(core, core_info(net, core), clk_hz=board.clk_hz,
+                          divisor=uart_divisor(board.clk_hz, 115200))
+    plan = board.platform().prepare(BoardTop(board, system), name="top")
+    files = plan.files
+    cons = files["top.pcf"] if board.family == "ice40" else files["top.lpf"]
+    cons = cons.decode() if isinstance(cons, bytes) else cons
+    pins = {"icebreaker": ("6", "9"), "hx8k-b-evn": ("B10", "B12")}.get(name, ("M1", "L4"))
+    for pin in pins:
+        assert re.search(rf"\b{pin}\b", cons), (pin, cons)
+    assert ("12.0" if board.clk_hz == 12e6 else "25000000") in cons
+    assert len(re.findall(r"led_\d+|led_[gr]_0", cons)) >= 2
+
+
+def test_echo_build_reproducible(tmp_path):
+    """Same design, same seed: the same bitstream, byte for byte (UP5K, ~10 s each)."""
+    board = get_board("icebreaker")
+    t0 = time.monotonic()
+    a = build_bitstream(board, Echo(board), tmp_path / "a", stem="echo", seed=3)
+    t1 = time.monotonic()
+    b = build_bitstream(board, Echo(board), tmp_path / "b", stem="echo", seed=3)
+    print(f"echo build {t1 - t0:.1f} s + {time.monotonic() - t1:.1f} s")
+    assert a.bitstream.name == "echo.bin" and a.bitstream.stat().st_size > 100_000
+    assert a.sha256 == b.sha256 == sha256_of(b.bitstream)
+    assert (tmp_path / "a" / "echo.sha256").read_text().split()[0] == a.sha256
+    rep = json.loads((tmp_path / "a" / "report.json").read_text())
+    assert rep["meets_timing"] and rep["fits"] and rep["fmax_mhz"] > 12
+    assert rep["files"]["sha256"] == a.sha256
+    assert 30 < rep["resources"]["lut4"]["used"] < 400
+
+
+def test_missed_timing_leaves_no_bitstream(tmp_path):
+    """A clock the design cannot reach: the build fails and names no bitstream."""
+    board = dataclasses.replace(get_board("icebreaker"), clk_hz=900_000_000)
+    out = tmp_path / "fast"
+    out.mkdir()
+    (out / "echo.bin").write_bytes(b"stale")          # an earlier result must not survive
+    with pytest.raises(BoardBuildError, match="misses the 900 MHz board clock") as e:
+        build_bitstream(board, Echo(board), out, stem="echo")
+    assert not (out / "echo.bin").exists() and not (out / "echo.sha256").exists()
+    assert e.value.report is not None and not e.value.report.meets_timing
+    assert (out / "report.md").is_file()
+    assert (out / "work" / "top.bin").is_file()        # the raw toolchain output stays aside
+
+
+def test_build_cli_errors(tmp_path, capsys):
+    assert main(["build", str(tmp_path / "missing.npz"), "--board", "icebreaker"]) == 2
+    assert "no such model file" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["build", "x.npz", "--board", "nope"])
+
+
+def test_top_refuses_core_with_load_port():
+    """An SPRAM core needs its codes loaded over a port the UART front end lacks."""
+    from sst_hw.golden import Network
+    from sst_hw.rtl.network import SSTNetwork
+    net = Network.random(1, [16, 8, 4], 8, 2)
+    core = SSTNetwork(net, memory="spram")
+    with pytest.raises(ValueError, match="core has ports 'load' besides 'i' and 'o'"):
+        InferenceTop(core, core_info(net, core), clk_hz=12_000_000, divisor=104)
+    core._MustUse__silence = True          # never elaborated, on purpose
+
+
+def test_build_cli_bad_baud(tmp_path, capsys):
+    from sst_hw import modelfile
+    from sst_hw.golden import Network
+    model = modelfile.save(Network.random(1, [16, 8, 4], 8, 2), tmp_path / "tiny.npz")
+    assert main(["build", str(model), "--board", "icebreaker", "--baud", "5000000"]) == 2
+    assert "baud 5e+06 is out of range for a 12 MHz clock" in capsys.readouterr().err
+
+
+def _build_model_cli(tmp_path, board, sub, seed=1):
+    from sst_hw import modelfile
+    from sst_hw.golden import Network
+    net = Network.random(1, [16, 8, 4], 8, 2)
+    model = modelfile.save(net, tmp_path / "tiny.npz")
+    out = tmp_path / sub
+    t0 = time.monotonic()
+    rc = main(["build", str(model), "--board", board, "--seed", str(seed), "--build-dir",
+               str(out), "--json"])
+    return rc, out, time.monotonic() - t0
+
+
+@pytest.mark.slow
+def test_model_build_reproducible_icebreaker(tmp_path, capsys):
+    """`sst-hw build` of a tiny model for the iCEBreaker, twice: one bitstream hash."""
+    rc1, out1, s1 = _build_model_cli(tmp_path, "icebreaker", "a")
+    first = json.loads(capsys.readouterr().out)
+    rc2, out2, s2 = _build_model_cli(tmp_path, "icebreaker", "b")
+    second = json.loads(capsys.readouterr().out)
+    print(f"model build {s1:.1f} s + {s2:.1f} s: {first}")
+    assert rc1 == rc2 == 0
+    assert first["sha256"] == second["sha256"]
+    assert (out1 / "tiny-icebreaker.bin").is_file()
+    assert first["fmax_mhz"] >= 12
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("board", ["hx8k-b-evn", "ulx3s-85f"])
+def test_model_build_other_boards(tmp_path, capsys, board):
+    rc, out, secs = _build_model_cli(tmp_path, board, board)
+    res = json.loads(capsys.readouterr().out)
+    print(f"{board}: {secs:.1f} s: {res}")
+    assert rc == 0 and res["fmax_mhz"] >= get_board(board).clk_hz / 1e6

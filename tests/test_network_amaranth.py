@@ -1,0 +1,216 @@
+"""Tier 1: :class:`~sst_hw.rtl.network.SSTNetwork` in Amaranth's simulator.
+
+Whole inferences of small random models against the golden model, bit for
+bit, over many configurations (codebooks, PE/SIMD, both memories, both
+requantization modes, signed formats, one to four layers), with and without
+random backpressure; without it, the cycles per inference must equal the
+plan's closed-form figure. Plus the components' parameter checks.
+"""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+
+from sst_hw.golden import Network
+from sst_hw.rtl.network import SSTNetwork
+
+
+def simulate(core: SSTNetwork, x, *, p_idle=0.0, p_stall=0.0, seed=0, max_cycles=200000):
+    """Run inferences ``x`` (batch, features) through ``core``; return, per
+    inference, ``(outputs, cycles)``: the ``o`` values (logits then class), and
+    the cycles from the first accepted input beat to the class beat, both
+    included. Checks ``last`` is set on the class beat only."""
+    rng = random.Random(seed)
+    results = []
+    codes = core.plan.code_image() if core.memory == "spram" else None
+    n_out = core.plan.classes + 1
+
+    async def bench(ctx):
+        if codes is not None:
+            for w in codes:
+                while p_idle and rng.random() < p_idle:
+                    ctx.set(core.load.valid, 0)
+                    await ctx.tick()
+                ctx.set(core.load.valid, 1)
+                ctx.set(core.load.payload, {"data": w})
+                await ctx.tick().until(core.load.ready)
+            ctx.set(core.load.valid, 0)
+        cycle = 0
+        for row in x:
+            feats = [int(v) for v in row]
+            outs, lasts, first = [], [], None
+            while len(outs) < n_out:
+                if feats and not (p_idle and rng.random() < p_idle):
+                    ctx.set(core.i.valid, 1)
+                    ctx.set(core.i.payload, {"data": feats[0]})
+                else:
+                    ctx.set(core.i.valid, 0)
+                ready = not (p_stall and rng.random() < p_stall)
+                ctx.set(core.o.ready, int(ready))
+                *_, iv, ir, ov, op = await ctx.tick().sample(core.i.valid, core.i.ready,
+                                                             core.o.valid, core.o.payload)
+                cycle += 1
+                if cycle > max_cycles:
+                    raise AssertionError(f"no result after {max_cycles} cycles")
+                if iv and ir:
+                    first = cycle if first is None else first
+                    feats.pop(0)
+                if ov and ready:
+                    outs.append(int(op.data))
+                    lasts.append(int(op.last))
+            assert lasts == [0] * (n_out - 1) + [1], lasts
+            ctx.set(core.i.valid, 0)
+            results.append((outs, cycle - first + 1))
+
+    sim = Simulator(core)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    return results
+
+
+def check(core, net, x, **kw):
+    logits, classes = net.forward(x)
+    res = simulate(core, x, **kw)
+    for b, (outs, cycles) in enumerate(res):
+        want = [int(v) for v in logits[b]] + [int(classes[b])]
+        assert outs == want, f"inference {b}: {outs} != golden {want}"
+        if not kw.get("p_idle") and not kw.get("p_stall"):
+            assert cycles == core.plan.cycles(), (cycles, core.plan.cycles(), core.plan.formula())
+    return res
+
+
+CODEBOOKS = [(8, 2, "full", "enum"), (4, 1, "full", "enum"), (8, 2, "partitioned", "direct"),
+             (8, 2, "full", "direct"), (16, 4, "partitioned", "enum"), (6, 3, "full", "direct")]
+
+
+@pytest.mark.parametrize("seed", range(16))
+def test_random_configs(seed):
+    """Random model, core and stimulus; 1-4 layers of 1..40 features."""
+    r = random.Random(seed)
+    rng = np.random.default_rng(seed)
+    nl = r.randint(1, 4)
+    sizes = [r.randint(1, 40) for _ in range(nl + 1)]
+    n, k, variant, assignment = CODEBOOKS[seed % len(CODEBOOKS)]
+    relu = [r.random() < 0.75 for _ in range(nl - 1)]
+    net = Network.random(rng, sizes, n, k, variant, assignment,
+                         input_width=r.choice([4, 5, 8]), input_signed=r.random() < 0.3,
+                         act_width=[r.choice([4, 6, 8]) for _ in range(nl - 1)], relu=relu,
+                         shift_mode=r.random() < 0.3)
+    core = SSTNetwork(net, pe=r.randint(1, 5), simd=r.randint(1, 3),
+                      memory=r.choice(["bram", "spram"]), spram_primitive=False,
+                      requant=r.choice(["auto", "mult"]), select_reg=r.random() < 0.3,
+                      tree_stage_levels=r.choice([0, 1, 2]))
+    lo, hi = net.input_range
+    x = rng.integers(lo, hi, size=(3, sizes[0]), endpoint=True)
+    stalls = seed % 2 == 1
+    check(core, net, x, p_idle=0.3 if stalls else 0.0, p_stall=0.4 if stalls else 0.0,
+          seed=seed)
+
+
+def test_back_to_back_period():
+    """Inferences back to back: the next input beat is taken the cycle after
+    the class beat, so the period equals the cycles per inference."""
+    rng = np.random.default_rng(3)
+    net = Network.random(rng, [19, 9, 4], 8, 2)
+    core = SSTNetwork(net, pe=2, simd=2)
+    x = rng.integers(0, 255, size=(4, 19), endpoint=True)
+    logits, classes = net.forward(x)
+    outs, takes, accepts = [], [], []
+    feats = [int(v) for row in x for v in row]
+
+    async def bench(ctx):
+        ctx.set(core.o.ready, 1)
+        cycle = 0
+        while len(outs) < 4 * 5:
+            ctx.set(core.i.valid, int(bool(feats)))
+            if feats:
+                ctx.set(core.i.payload, {"data": feats[0]})
+            *_, iv, ir, ov, op = await ctx.tick().sample(core.i.valid, core.i.ready,
+                                                         core.o.valid, core.o.payload)
+            cycle += 1
+            if iv and ir:
+                feats.pop(0)
+                accepts.append(cycle)
+            if ov:
+                outs.append(int(op.data))
+                takes.append(cycle)
+
+    sim = Simulator(core)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    want = np.concatenate([logits, classes[:, None]], 1).reshape(-1).tolist()
+    assert outs == want
+    starts = accepts[::19]
+    assert [b - a for a, b in zip(starts, starts[1:])] == [core.plan.cycles()] * 3
+    assert takes[4] - starts[0] + 1 == core.plan.cycles()
+
+
+def test_extreme_inputs_and_one_layer():
+    """A single layer (no requantization at all), and all-max / all-min inputs."""
+    rng = np.random.default_rng(7)
+    net = Network.random(rng, [33, 6], 8, 2, input_signed=True)
+    core = SSTNetwork(net, pe=4, simd=1)
+    lo, hi = net.input_range
+    x = np.array([[hi] * 33, [lo] * 33, rng.integers(lo, hi, 33, endpoint=True)])
+    check(core, net, x)
+
+
+def test_ties_pick_lowest_index():
+    """Equal largest logits: the class is the lowest index among them."""
+    from sst_hw.golden import Layer
+
+    rng = np.random.default_rng(8)
+    base = Network.random(rng, [10, 7, 5], 8, 2)
+    cb = base.layers[1].codebook
+    plus = cb.encode(np.array([[1] + [0] * 7]))[0]        # +x at position 0
+    codes = np.full((5, 1), cb.zero_code, np.int64)
+    codes[2] = codes[4] = plus                            # rows 2 and 4 tie, others 0
+    last = Layer(7, 5, cb, codes, np.ones(5, np.int64), np.zeros(5, np.int64), 0, False, 8)
+    net = Network([base.layers[0], last])
+    x = rng.integers(0, 255, size=(6, 10), endpoint=True)
+    logits, classes = net.forward(x)
+    tied = logits[:, 2] > 0
+    assert tied.any() and (logits[:, 2] == logits[:, 4]).all()
+    assert (classes[tied] == 2).all()
+    res = check(SSTNetwork(net, pe=3, simd=1), net, x)
+    assert [r[0][-1] for r in res] == classes.tolist()
+
+
+@pytest.mark.parametrize("kwargs, exc, msg", [
+    (dict(pe=0), ValueError, "pe must be an integer in 1..256, not 0"),
+    (dict(simd="2"), TypeError, "simd must be"),
+    (dict(memory="dram"), ValueError, "memory must be one of 'bram', 'spram', not 'dram'"),
+    (dict(requant="float"), ValueError, "requant must be one of"),
+])
+def test_bad_parameters(kwargs, exc, msg):
+    net = Network.random(np.random.default_rng(0), [8, 3], 8, 2)
+    with pytest.raises(exc, match=msg):
+        SSTNetwork(net, **kwargs)
+
+
+def test_not_a_network():
+    with pytest.raises(TypeError, match="network must be a Network, not list"):
+        SSTNetwork([1, 2])
+
+
+def test_shift_mode_refused_with_multipliers():
+    net = Network.random(np.random.default_rng(1), [12, 5, 3], 8, 2, negative_mults=False)
+    assert not net.layers[0].shift_mode
+    with pytest.raises(ValueError, match=r"requant 'shift' needs every multiplier M_r = 1, "
+                                         r"but layer 0 row \d+ has M = \d+"):
+        SSTNetwork(net, requant="shift")
+
+
+def test_requant_modes_chosen_from_model():
+    rng = np.random.default_rng(2)
+    shift = Network.random(rng, [12, 5, 3], 8, 2, shift_mode=True)
+    mult = Network.random(rng, [12, 5, 3], 8, 2)
+    assert SSTNetwork(shift).plan.requant == "shift"
+    assert SSTNetwork(shift, requant="mult").plan.requant == "mult"
+    assert SSTNetwork(mult).plan.requant == "mult"

@@ -1,0 +1,175 @@
+"""The network core's plan (:mod:`sst_hw.netgen`): memory images, schedule,
+cycle formula and capacity checks. Pure Python, no simulation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sst_hw import arith
+from sst_hw.codebook import Codebook
+from sst_hw.golden import Layer, Network
+from sst_hw.netgen import (CapacityError, block_count, engine_act_format, plan_network,
+                           spram_blocks)
+from sst_hw.synth.devices import get_device
+
+
+def zero_network(sizes, n=8, k=2, **kw):
+    """A network of the given sizes with every code the zero code (fast to build)."""
+    cb = Codebook(n, k, **kw)
+    layers = []
+    for i, (a, b) in enumerate(zip(sizes, sizes[1:])):
+        codes = np.full((b, -(-a // n)), cb.zero_code, np.int64)
+        last = i == len(sizes) - 2
+        layers.append(Layer(a, b, cb, codes, np.ones(b, np.int64), np.zeros(b, np.int64),
+                            0 if last else 4, not last, 8))
+    return Network(layers)
+
+
+def test_code_image_layout():
+    """Every code of every layer is where the engine's code field expects it:
+    word = (layer base + group*Sb + beat), PE p / subvector s at ((p*SIMD)+s)*B;
+    padding rows and subvectors hold the zero code."""
+    rng = np.random.default_rng(0)
+    net = Network.random(rng, [37, 23, 11], 8, 2, variant="partitioned", assignment="direct")
+    pe, simd = 3, 2
+    plan = plan_network(net, pe=pe, simd=simd, engine_latency=4)
+    cb = plan.codebook
+    B = cb.bits
+    image = plan.code_image()
+    assert len(image) == plan.code_words == sum(lp.groups * lp.beats for lp in plan.layers)
+    assert all(0 <= w < 1 << plan.code_word_bits for w in image)
+    for lp, layer in zip(plan.layers, net.layers):
+        for r in range(lp.groups * pe):
+            g, p = divmod(r, pe)
+            for sub in range(lp.beats * simd):
+                b, s = divmod(sub, simd)
+                word = image[lp.code_base + g * lp.beats + b]
+                code = (word >> (((p * simd) + s) * B)) & ((1 << B) - 1)
+                if r < layer.out_features and sub < layer.subvectors:
+                    assert code == layer.codes[r, sub], (lp.index, r, sub)
+                else:
+                    assert code == cb.zero_code, (lp.index, r, sub)
+    # Numbers of this model: 37 inputs -> S = 5, Sb = 3, G = ceil(23/3) = 8, ...
+    l0, l1 = plan.layers
+    assert (l0.subvectors, l0.beats, l0.groups, l0.code_base) == (5, 3, 8, 0)
+    assert (l1.subvectors, l1.beats, l1.groups, l1.code_base) == (3, 2, 4, 24)
+    assert plan.code_word_bits == pe * simd * B
+
+
+def test_param_image():
+    """C in the low bits, M above, two's complement; padded rows are 0."""
+    rng = np.random.default_rng(1)
+    net = Network.random(rng, [20, 7, 9, 3], 8, 2, negative_mults=True)
+    plan = plan_network(net, pe=4, simd=1, engine_latency=4)
+    assert plan.requant == "mult" and plan.mult_bits == 16
+    words = plan.param_image()
+    assert len(words) == plan.param_rows == 8 + 12
+    cbits = plan.add_bits
+
+    def signed(v, w):
+        return v - (1 << w) if v >> (w - 1) else v
+
+    row = 0
+    for lp, layer in zip(plan.hidden, net.layers):
+        assert lp.param_base == row
+        for r in range(lp.groups * 4):
+            w = words[row + r]
+            if r < layer.out_features:
+                assert signed(w & ((1 << cbits) - 1), cbits) == layer.add[r]
+                assert signed(w >> cbits, 16) == layer.mult[r]
+            else:
+                assert w == 0
+        row += lp.groups * 4
+    assert any(m < 0 for l in net.layers[:-1] for m in l.mult)   # the sign matters
+
+
+def test_shift_mode_table_has_no_multiplier():
+    net = Network.random(np.random.default_rng(2), [20, 7, 3], 8, 2, shift_mode=True)
+    plan = plan_network(net, engine_latency=4)
+    assert plan.requant == "shift" and plan.mult_bits == 0
+    assert plan.param_word_bits == plan.add_bits
+    assert plan_network(net, requant="mult", engine_latency=4).mult_bits == 16
+
+
+def test_cycle_formula_by_hand():
+    """64-32-10, (8,2), PE 4, SIMD 2, engine latency 5:
+    layer 0: S=8, Sb=4, G=8, T=max(4,4,5)=5 -> 7*5 + 4 + 5 + 4 + 4 = 52;
+    layer 1: S=4, Sb=2, G=3, T=5 -> 2*5 + 2 + 5 + 4 + 2 = 23; plus F0 = 64."""
+    plan = plan_network(zero_network([64, 32, 10]), pe=4, simd=2, engine_latency=5)
+    assert [lp.period for lp in plan.layers] == [5, 5]
+    assert plan.cycles() == 64 + 52 + 23 == 139
+    assert plan.formula().endswith("= 139")
+    big = plan_network(zero_network([784, 1024, 10]), pe=8, simd=1, memory="spram",
+                       engine_latency=4)
+    # 784 -> S = Sb = 98, G = 128; 1024 -> S = Sb = 128, G = 2.
+    assert big.cycles() == 784 + (127 * 98 + 98 + 4 + 8 + 4) + (1 * 128 + 128 + 4 + 8 + 2)
+
+
+def test_engine_act_format():
+    assert engine_act_format([(8, False), (8, False)]) == (8, False)
+    assert engine_act_format([(8, False), (6, False)]) == (8, False)
+    assert engine_act_format([(8, False), (8, True)]) == (9, True)
+    assert engine_act_format([(4, True), (8, True)]) == (8, True)
+    assert engine_act_format([(7, False), (8, True)]) == (8, True)
+
+
+def test_formats_and_widths():
+    net = Network.random(np.random.default_rng(3), [30, 10, 5], 8, 2, input_width=6,
+                         input_signed=True, act_width=8, relu=True)
+    plan = plan_network(net, engine_latency=4)
+    assert (plan.act_width, plan.act_signed) == (9, True)
+    assert plan.acc_width == arith.acc_width(30, 8, 2, 9, True)
+    assert plan.out_width == max(plan.acc_width, 4)
+    assert plan.act_word_bits == 2 * 8 * 9
+
+
+def test_mixed_codebooks_refused():
+    a = zero_network([16, 8, 4])
+    b = zero_network([8, 4], n=4, k=1)
+    net = Network([a.layers[0], b.layers[0]])
+    with pytest.raises(ValueError, match="every layer must use the same codebook"):
+        plan_network(net, engine_latency=4)
+
+
+@pytest.mark.parametrize("width, depth, family, blocks", [
+    (128, 8, "ice40", 8), (64, 38, "ice40", 4), (39, 32, "ice40", 3), (8, 512, "ice40", 1),
+    (64, 12800, "ice40", 200), (128, 8, "ecp5", 4), (64, 12800, "ecp5", 50), (0, 5, "ice40", 0),
+])
+def test_block_count(width, depth, family, blocks):
+    assert block_count(width, depth, family) == blocks
+
+
+def test_capacity_800k_in_spram():
+    """784-1024-10 at (8,2): 813K weights, about 800 Kbit of codes: too big for
+    the UP5K's block RAM, fits its four SPRAMs with 64-bit words."""
+    net = zero_network([784, 1024, 10])
+    up5k = get_device("up5k")
+    spram = plan_network(net, pe=8, simd=1, memory="spram", engine_latency=4)
+    assert spram.weights == 813056 >= 800_000
+    res = spram.check_fit(up5k)
+    assert res["spram"] == {"used": 4, "available": 4, "bits_each": 256 * 1024}
+    assert res["code_memory"]["bits"] == 12800 * 64
+    assert spram_blocks(64, 12800) == 4
+    bram = plan_network(net, pe=8, simd=1, memory="bram", engine_latency=4)
+    with pytest.raises(CapacityError, match=r"does not fit the up5k: block RAM: needs \d+ "
+                                            r"blocks .*\(try --memory spram\)"):
+        bram.check_fit(up5k)
+    wide = plan_network(net, pe=8, simd=2, memory="spram", engine_latency=4)
+    with pytest.raises(CapacityError, match="code words of 128 bits .* need 8 SPRAMs side by "
+                                            "side; up5k has 4"):
+        wide.check_fit(up5k)
+    with pytest.raises(CapacityError, match="--memory spram needs SPRAM, and ecp5-85f has none"):
+        spram.check_fit(get_device("ecp5-85f"))
+    # The ECP5 85F holds it in block RAM.
+    assert bram.check_fit(get_device("ecp5-85f"))["bram"]["used"] <= 208
+
+
+def test_plan_parameter_errors():
+    net = zero_network([16, 4])
+    with pytest.raises(ValueError, match="pe must be an integer in 1..256, not 0"):
+        plan_network(net, pe=0, engine_latency=4)
+    with pytest.raises(ValueError, match="memory must be one of bram, spram, not 'flash'"):
+        plan_network(net, memory="flash", engine_latency=4)
+    with pytest.raises(TypeError, match="network must be a Network"):
+        plan_network("model.npz", engine_latency=4)
