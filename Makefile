@@ -6,7 +6,7 @@ PIP    := $(VENV)/bin/pip
 # Parallel test workers (the suite is mostly subprocess-bound simulation/synthesis).
 JOBS   ?= 2
 
-.PHONY: setup test test-slow bench demo clean
+.PHONY: setup test test-slow bench bench-accuracy demo clean
 
 setup: $(VENV)/.installed
 
@@ -23,8 +23,14 @@ test: setup
 test-slow: setup
 	$(PY) -m pytest -n $(JOBS) -m slow tests
 
+# The main job: the bundled digits model to simulation, synthesis and an iCEBreaker bitstream.
+demo: setup
+	$(PY) -m sst_hw.demo
+
 bench: setup
 	$(PY) benchmarks/bench_codec.py
+	$(PY) benchmarks/bench_engine.py
+	$(PY) benchmarks/bench_network.py
 
 clean:
 	rm -rf build sim_build .pytest_cache

@@ -177,6 +177,7 @@ class NetPlan:
     acc_width: int
     max_row_len: int
     layers: tuple
+    mem_reg: bool = True
 
     # -- formats ---------------------------------------------------------------------
 
@@ -312,7 +313,8 @@ class NetPlan:
     def layer_cycles(self, lp: LayerPlan) -> int:
         """Cycles of one layer, from its first code-memory read to the first
         read of the next layer (hidden layer) or to the class beat (last layer)."""
-        base = (lp.groups - 1) * lp.period + lp.beats + self.engine_latency + self.pe
+        base = ((lp.groups - 1) * lp.period + lp.beats + int(self.mem_reg)
+                + self.engine_latency + self.pe)
         if lp.last:
             return base + SERIALISER_LATENCY
         return base + SERIALISER_LATENCY + REQUANT_LATENCY
@@ -324,19 +326,30 @@ class NetPlan:
         Another inference can start on the next cycle, so this is also the
         period of back-to-back inferences.
 
-        ``F0 + sum_hidden[(G-1)T + Sb + L + PE + 4] + (G-1)T + Sb + L + PE + 2``
+        ``F0 + sum_hidden[(G-1)T + Sb + R + L + PE + 4] + (G-1)T + Sb + R + L + PE + 2``
         with ``F0`` input features, per layer ``G`` row groups, ``T`` cycles per
-        group, ``Sb`` beats per group, ``L`` the engine latency.
+        group, ``Sb`` beats per group, ``R`` = 1 with the memory output
+        register (``mem_reg``) else 0, ``L`` the engine latency. The constants:
+        the serialiser register (1) and the requantizer (3) plus the layer
+        switch (0: the next layer reads the cycle after the last write) for a
+        hidden layer; the serialiser (1) and the class beat (1) for the last.
         """
         return self.input_features + sum(self.layer_cycles(lp) for lp in self.layers) + 1
+
+    def formula_text(self) -> str:
+        """The symbolic formula of :meth:`cycles`."""
+        r = int(self.mem_reg)
+        return (f"F0 + sum_hidden[(G-1)*T + Sb + {r} + L + PE + "
+                f"{SERIALISER_LATENCY + REQUANT_LATENCY}] + (G-1)*T + Sb + {r} + L + PE + "
+                f"{SERIALISER_LATENCY + 1}")
 
     def formula(self) -> str:
         """:meth:`cycles` as text, with this model's numbers."""
         terms = [f"F0={self.input_features}"]
         for lp in self.layers:
-            extra = 2 if lp.last else 4
-            terms.append(f"({lp.groups}-1)*{lp.period}+{lp.beats}+{self.engine_latency}"
-                         f"+{self.pe}+{extra}")
+            extra = SERIALISER_LATENCY + (1 if lp.last else REQUANT_LATENCY)
+            terms.append(f"({lp.groups}-1)*{lp.period}+{lp.beats}+{int(self.mem_reg)}"
+                         f"+{self.engine_latency}+{self.pe}+{extra}")
         return " + ".join(terms) + f" = {self.cycles()}"
 
     @property
@@ -436,7 +449,7 @@ def spram_blocks(width: int, depth: int) -> int:
 
 
 def plan_network(network: Network, *, pe: int = 4, simd: int = 2, memory: str = "bram",
-                 requant: str = "auto", engine_latency: int) -> NetPlan:
+                 requant: str = "auto", engine_latency: int, mem_reg: bool = True) -> NetPlan:
     """Check ``network`` against the core's parameters and lay it out.
 
     Parameters
@@ -454,6 +467,8 @@ def plan_network(network: Network, *, pe: int = 4, simd: int = 2, memory: str = 
         allows it).
     engine_latency : int
         The engine's latency ``L`` in cycles (``SSTEngine.latency``).
+    mem_reg : bool
+        Whether a register stage sits between the memories and the engine.
     """
     if not isinstance(network, Network):
         raise TypeError(f"network must be a Network, not {type(network).__name__}")
@@ -499,4 +514,4 @@ def plan_network(network: Network, *, pe: int = 4, simd: int = 2, memory: str = 
         if i != last:
             param_base += G * pe
     return NetPlan(network, pe, simd, memory, requant, engine_latency, cb, act_width,
-                   act_signed, acc_w, max_row_len, tuple(plans))
+                   act_signed, acc_w, max_row_len, tuple(plans), bool(mem_reg))

@@ -16,7 +16,7 @@ import pytest
 from amaranth.sim import Simulator
 
 from sst_hw.golden import Network
-from sst_hw.rtl.network import SSTNetwork
+from sst_hw.rtl.network import SSTNetwork, network_plan
 
 
 def simulate(core: SSTNetwork, x, *, p_idle=0.0, p_stall=0.0, seed=0, max_cycles=200000):
@@ -104,7 +104,7 @@ def test_random_configs(seed):
     core = SSTNetwork(net, pe=r.randint(1, 5), simd=r.randint(1, 3),
                       memory=r.choice(["bram", "spram"]), spram_primitive=False,
                       requant=r.choice(["auto", "mult"]), select_reg=r.random() < 0.3,
-                      tree_stage_levels=r.choice([0, 1, 2]))
+                      tree_stage_levels=r.choice([0, 1, 2]), mem_reg=r.random() < 0.7)
     lo, hi = net.input_range
     x = rng.integers(lo, hi, size=(3, sizes[0]), endpoint=True)
     stalls = seed % 2 == 1
@@ -211,6 +211,6 @@ def test_requant_modes_chosen_from_model():
     rng = np.random.default_rng(2)
     shift = Network.random(rng, [12, 5, 3], 8, 2, shift_mode=True)
     mult = Network.random(rng, [12, 5, 3], 8, 2)
-    assert SSTNetwork(shift).plan.requant == "shift"
-    assert SSTNetwork(shift, requant="mult").plan.requant == "mult"
-    assert SSTNetwork(mult).plan.requant == "mult"
+    assert network_plan(shift).requant == "shift"
+    assert network_plan(shift, requant="mult").requant == "mult"
+    assert network_plan(mult).requant == "mult"

@@ -172,7 +172,7 @@ def run_network(network, x, build_dir, *, stall_inferences=8, name="sst_network"
     jpath = next(p for p in paths if p.suffix == ".json")
     logits, classes = network.forward(x)
     expected = np.concatenate([logits, classes[:, None]], axis=1)
-    config = {"sidecar": str(jpath), "seed": 1, "inputs": np.asarray(x).tolist(),
+    config = {"sidecar": str(jpath.resolve()), "seed": 1, "inputs": np.asarray(x).tolist(),
               "expected": expected.tolist(), "stall_inferences": stall_inferences}
     if core.memory == "spram":
         config["codes"] = [int(w) for w in core.plan.code_image()]

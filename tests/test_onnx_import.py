@@ -80,7 +80,8 @@ def gemm_transb_bn_relu():
 
 
 def matmul_add_two_hidden():
-    """Flatten an image, MatMul+Add -> Relu -> BN (after the ReLU) -> MatMul+Add -> Relu -> MatMul."""
+    """Flatten an image, MatMul+Add -> Relu -> BN (after the ReLU) -> MatMul+Add -> Relu
+    -> MatMul."""
     g = G(("N", 1, 8, 8))
     h = g.node("Flatten", ["x"], name="flat")
     h = g.node("MatMul", [h, g.const(_w(24, 64).T)], name="mm1")
@@ -288,7 +289,7 @@ def _elm_digits(digits, hidden=96, seed=1, codebook=None):
     """A float 64-hidden-10 network trained in closed form (random ReLU features, ridge
     read-out) as an ONNX model with BN: quick, and a real classifier. With
     ``codebook``, both weight matrices are SST already (``alpha_r * t_r`` per hidden
-    row, one ``alpha`` for the last layer)."""
+    row, one ``alpha`` for the last layer; prototype read-out)."""
     rng = np.random.default_rng(seed)
     x = digits.x_train / 255.0
     w1 = rng.normal(0, 1 / 4, (hidden, 64))
@@ -297,10 +298,12 @@ def _elm_digits(digits, hidden=96, seed=1, codebook=None):
         w1 = t * a[:, None]
     b1 = rng.normal(0, 0.3, hidden)
     h = np.maximum(x @ w1.T + b1, 0)
-    y = np.eye(10)[digits.y_train]
-    w2 = np.linalg.solve(h.T @ h + 1e-1 * np.eye(hidden), h.T @ y).T
-    if codebook is not None:
-        t, a = sst_weights(w2, codebook, False)
+    if codebook is None:
+        y = np.eye(10)[digits.y_train]
+        w2 = np.linalg.solve(h.T @ h + 1e-1 * np.eye(hidden), h.T @ y).T
+    else:               # standardized class prototypes: a read-out that survives ternarization
+        mu = np.stack([h[digits.y_train == c].mean(0) for c in range(10)]) - h.mean(0)
+        t, a = sst_weights(mu / (h.std(0) + 1e-6), codebook, False)
         w2 = t * a[:, None]
     g = G()
     z = g.node("Gemm", ["x", g.const(w1), g.const(np.zeros(hidden))], name="fc1", transB=1)
@@ -316,11 +319,11 @@ def test_import_sst_network_projects_to_itself(digits):
     """A network whose weights are SST members already: projection changes nothing, so the
     SST accuracy is the imported one and the exported codes are its own weights."""
     cb = Codebook(8, 2)
-    m = _elm_digits(digits, codebook=cb)
+    m = _elm_digits(digits, hidden=256, codebook=cb)
     net = from_model(m, "sst.onnx")
     res = import_and_export(net, digits, cb)
     acc = res["accuracy"]
-    assert acc["float"] > 0.8 and acc["sst"] == acc["float"]
+    assert acc["float"] > 0.6 and acc["sst"] == acc["float"]
     assert abs(acc["integer"] - acc["sst"]) <= 0.01 and acc["agreement"] >= 0.98
     w1 = net.layers[0].weight
     np.testing.assert_array_equal(res["network"].layers[0].ternary(), np.sign(w1))

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from amaranth.hdl import Fragment
 
+from sst_hw.arith import acc_width
 from sst_hw.cli import main
 from sst_hw.codebook import Codebook
 from sst_hw.rtl.emit import engine_sidecar, write_engine
@@ -128,3 +129,20 @@ def test_generate_refuses_untabulable_codes(tmp_path, capsys):
     assert "use the direct assignment" in capsys.readouterr().err
     assert main(["generate", *ARGS, "-o", str(tmp_path / "x.json")]) == 2
     assert list(tmp_path.iterdir()) == []
+
+
+def test_generate_options(tmp_path):
+    out = tmp_path / "v" / "core.v"
+    side_path = tmp_path / "meta" / "core.json"
+    assert main(["generate", "--n", "16", "--k", "4", "--variant", "partitioned",
+                 "--assignment", "direct", "--pe", "2", "--act-width", "6", "--act-signed",
+                 "--max-row-len", "300", "--no-decode-reg", "--no-select-reg",
+                 "--tree-stage-levels", "0", "--out-depth", "3", "--name", "my_core",
+                 "-o", str(out), "--sidecar", str(side_path)]) == 0
+    side = Sidecar.load(side_path)
+    assert side.module == "my_core" and side.verilog_path == out.resolve()
+    assert "module my_core(" in out.read_text()
+    p = side.params
+    assert (p["act_signed"], p["decode_reg"], p["select_reg"], p["out_depth"]) == (
+        True, False, False, 3)
+    assert side.latency == 2 and p["acc_width"] == acc_width(300, 16, 4, 6, True)

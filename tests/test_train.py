@@ -1,5 +1,6 @@
 """The trainer, the data sets, the integer export and the compression count."""
 
+import copy
 import gzip
 import re
 import struct
@@ -20,8 +21,8 @@ from sst_hw.train.datasets import (Dataset, DatasetNotFound, IdxFormatError, loa
                                    write_idx)
 from sst_hw.train.export import (encode_ternary, export_network, hidden_float_activations,
                                  train_and_export)
-from sst_hw.train.mlp import (MLP, Schedule, _softmax_xent, keep_schedule, sst_weights,
-                              structured_mask, train)
+from sst_hw.train.mlp import (MLP, BlasThreads, Schedule, _softmax_xent, keep_schedule,
+                              sst_dense, sst_weights, structured_mask, train)
 
 
 @pytest.fixture(scope="module")
@@ -221,11 +222,51 @@ def test_sst_weights(variant):
     assert err_rows <= err_layer + 1e-9
 
 
+def test_structured_mask_ties():
+    """Equal magnitudes: still exactly ``keep`` per subvector (argpartition settles ties)."""
+    w = np.array([[1, -1, 1, 1, -1, 1, 1, 1, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5],
+                  [0, 0, 0, 0, 0, 0, 0, 0, 3, 2, 2, 2, 1, 1, 1, 1]], np.float32)
+    for keep in (1, 2, 3, 5, 7):
+        m = structured_mask(w, Codebook(8, 2), keep)
+        assert m.reshape(2, 2, 8).sum(-1).tolist() == [[keep, keep], [keep, keep]]
+        assert m[1, 8] == 1.0
+    m = structured_mask(w, Codebook(8, 2, "partitioned"), 2)
+    assert (m.reshape(2, 2, 2, 4).sum(-1) == 1).all()
+
+
+_MATS = {
+    "normal": np.random.default_rng(5).normal(size=(7, 21)),
+    "ternary": np.random.default_rng(6).integers(-1, 2, (9, 30)).astype(float),
+    "rounded": np.round(np.random.default_rng(7).normal(size=(6, 19))),
+    "zeros": np.zeros((3, 10)),
+    "narrow": np.random.default_rng(8).normal(size=(5, 3)),
+    "zero-row": np.vstack([np.zeros(16), np.random.default_rng(9).normal(size=(3, 16))]),
+}
+
+
+@pytest.mark.parametrize("cb", [Codebook(8, 2), Codebook(8, 2, "partitioned"), Codebook(16, 2),
+                                Codebook(4, 1), Codebook(8, 8), Codebook(6, 3, "partitioned"),
+                                Codebook(8, 1, "partitioned"), Codebook(5, 3)],
+                         ids=lambda cb: cb.describe_short())
+def test_sst_dense_is_the_exact_projection(cb):
+    """The training forward pass's fast projection equals the exact one (ties included)."""
+    for name, w in _MATS.items():
+        w = w.astype(np.float32)
+        for per_row in (True, False):
+            dense, alpha = sst_dense(w, cb, per_row)
+            t, a_ref = sst_weights(w, cb, per_row)
+            assert dense.dtype == np.float32 and dense.shape == w.shape
+            np.testing.assert_array_equal(dense, (t * a_ref[:, None]).astype(np.float32),
+                                          err_msg=f"{name} per_row={per_row}")
+            np.testing.assert_allclose(alpha, a_ref, rtol=1e-12)
+
+
+@pytest.mark.parametrize("center", [True, False])
 @pytest.mark.parametrize("shift_only", [False, True])
 @pytest.mark.parametrize("phase", ["float", "prune"])
-def test_gradients(shift_only, phase):
+def test_gradients(shift_only, phase, center):
     """Back-propagation against central differences (float64, no dropout)."""
-    m = MLP([12, 9, 7, 4], Codebook(4, 2), shift_only=shift_only, seed=1)
+    m = MLP([12, 9, 7, 4], Codebook(4, 2), shift_only=shift_only, seed=1, center=center)
     m.phase, m.keep = phase, 3
     rng = np.random.default_rng(0)
     m.V = [v.astype(np.float64) for v in m.V]
@@ -268,6 +309,54 @@ def test_training_is_repeatable(digits):
     assert a.accuracy == b.accuracy
     assert not np.array_equal(a.model.V[0], c.model.V[0])
     assert [h["phase"] for h in a.history] == ["float", "prune", "sst"]
+
+
+def test_train_continues_a_model(digits):
+    """Float pre-training alone, then pruning and fine-tuning of a copy with another
+    codebook (what the accuracy bench does)."""
+    sched = Schedule(2, 1, 1, batch_size=64)
+    pre = train(digits, [64, 16, 10], Codebook(8, 2), schedule=sched, seed=3, phases=("float",))
+    assert set(pre.accuracy) == {"float"} and {h["phase"] for h in pre.history} == {"float"}
+    m = copy.deepcopy(pre.model)
+    r = train(digits, [64, 16, 10], Codebook(16, 2), schedule=Schedule(0, 1, 1, batch_size=64),
+              seed=3, model=m)
+    assert r.model is m and m.codebook == Codebook(16, 2)
+    assert r.accuracy["float"] == pre.accuracy["float"]        # untouched, same statistics
+    assert [h["phase"] for h in r.history] == ["prune", "sst"]
+    t, _ = m.ternary(0)
+    assert np.count_nonzero(t.reshape(16, 4, 16), axis=2).max() <= 2
+    with pytest.raises(ValueError, match=r"model's layer sizes \[64, 16, 10\] differ"):
+        train(digits, [64, 12, 10], Codebook(8, 2), schedule=sched, model=m)
+    with pytest.raises(ValueError, match="the model has shift_only=False"):
+        train(digits, [64, 16, 10], Codebook(8, 2), schedule=sched, model=m, shift_only=True)
+    with pytest.raises(ValueError, match="phases must be some of float, prune, sst"):
+        train(digits, [64, 16, 10], Codebook(8, 2), schedule=sched, phases=("warm",))
+
+
+def test_blas_threads():
+    fixed = BlasThreads(1)
+    assert not fixed.auto and fixed.for_step(0) == 1 and fixed.choice == 1
+    with pytest.raises(ValueError, match="threads must be an integer >= 0"):
+        BlasThreads(-1)
+    with pytest.raises(ValueError, match="threads must be an integer >= 0"):
+        Schedule(1, 1, 1, threads=-2)
+    auto = BlasThreads(0, probe=3)
+    if not auto.auto:
+        pytest.skip("one core or no threadpoolctl: nothing to choose")
+    with auto:
+        one, many = auto.candidates
+        auto.start_epoch()
+        times = {one: 0.5, many: 0.1}
+        for b in range(6):                        # alternating probes, the first two ignored
+            n = auto.for_step(b)
+            auto.record(n, b, 99.0 if b < 2 else times[n])
+        assert auto.choice == many and auto.for_step(6) == many
+        auto.start_epoch()
+        times = {one: 0.1, many: 0.5}
+        for b in range(6):
+            n = auto.for_step(b)
+            auto.record(n, b, times[n])
+        assert auto.choice == one
 
 
 def test_train_refuses_wrong_sizes(digits):

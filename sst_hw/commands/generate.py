@@ -26,7 +26,8 @@ def register(sub):
     p.add_argument("--pe", type=int, default=1, help="processing elements (rows at once)")
     p.add_argument("--simd", type=int, default=1, help="subvectors per beat")
     p.add_argument("--act-width", type=int, default=8, help="activation width in bits")
-    p.add_argument("--act-signed", action="store_true", help="signed activations")
+    p.add_argument("--act-signed", action=argparse.BooleanOptionalAction, default=False,
+                   help="signed (two's complement) activations (default: unsigned)")
     p.add_argument("--max-row-len", type=int, default=DEFAULT_MAX_ROW_LEN,
                    help="longest row in weights; fixes the accumulator width "
                         f"(default {DEFAULT_MAX_ROW_LEN})")
@@ -41,7 +42,7 @@ def register(sub):
     p.add_argument("--out-depth", type=int, default=2, help="output queue depth in rows")
     p.add_argument("--name", default=DEFAULT_MODULE_NAME, help="Verilog module name")
     p.add_argument("-o", "--output", required=True, type=Path, help="Verilog file to write")
-    p.add_argument("--json", type=Path, default=None,
+    p.add_argument("--sidecar", type=Path, default=None,
                    help="sidecar path (default: OUTPUT with suffix .json)")
     p.set_defaults(func=run)
 
@@ -59,7 +60,7 @@ def run(args):
                        max_row_len=args.max_row_len, rom=args.rom, decode_reg=args.decode_reg,
                        select_reg=args.select_reg,
                        tree_stage_levels=args.tree_stage_levels, out_depth=args.out_depth)
-    vpath, jpath = write_engine(engine, args.output, args.json, name=args.name)
+    vpath, jpath = write_engine(engine, args.output, args.sidecar, name=args.name)
     cb = engine.codebook
     print(f"wrote {vpath} (module {args.name}) and {jpath}")
     print(f"  {cb.variant}/{cb.assignment} ({cb.n},{cb.k}), {cb.bits}-bit codes, "

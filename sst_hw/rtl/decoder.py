@@ -93,7 +93,8 @@ def rom_words(cb: Codebook, plan: SlotPlan) -> list:
     words = np.zeros(cb.table_size, dtype=object)
     for i in range(cb.k):
         sel = np.where(valid[:, i], pos[:, i] - plan.base[i], 0).astype(np.int64)
-        field = sel | (neg[:, i].astype(np.int64) << sb) | (valid[:, i].astype(np.int64) << (sb + 1))
+        field = (sel | (neg[:, i].astype(np.int64) << sb)
+                 | (valid[:, i].astype(np.int64) << (sb + 1)))
         field = np.where(valid[:, i], field, 0)
         words = words + (field.astype(object) << (i * (sb + 2)))
     return [int(w) for w in words]

@@ -2,37 +2,48 @@
 
 The sidecar is the contract for anyone who instantiates the core (DESIGN.md
 section 3): module name, parameters, ports, the bit offset and width of every
-payload field, latency and the codebook. Schema (``format`` ``"sst-hw/engine"``,
-``version`` 1)::
+payload field, latency and the codebook. Schema (``format``
+``"sst-hw/engine"``, ``version`` 1), as written by ``sst-hw generate --n 8
+--k 2 --pe 4 --simd 2 --act-width 8 -o build/engine.v``::
 
     {
       "format": "sst-hw/engine", "version": 1,
       "module": "sst_engine",
-      "verilog": "engine.v",                 # file name, beside the sidecar
+      "verilog": "engine.v",                 # relative to the sidecar's folder
       "parameters": {"n": 8, "k": 2, "variant": "full", "assignment": "enum",
                      "pe": 4, "simd": 2, "act_width": 8, "act_signed": false,
-                     "max_row_len": 1024, "rom": "auto", "select_reg": false,
-                     "tree_stage_levels": 1, "out_depth": 2,
-                     "code_bits": 8, "acc_width": 18},
+                     "max_row_len": 1024, "rom": "auto", "decode_reg": true,
+                     "select_reg": true, "tree_stage_levels": 1, "out_depth": 2,
+                     "code_bits": 8, "acc_width": 17},
       "clock": {"port": "clk", "edge": "rising"},
       "reset": {"port": "rst", "active": "high", "synchronous": true},
-      "ports": [{"name": "clk", "direction": "input", "width": 1}, ...],
+      "ports": [{"name": "clk", "direction": "input", "width": 1},
+                {"name": "rst", "direction": "input", "width": 1},
+                {"name": "i__payload", "direction": "input", "width": 193},
+                {"name": "i__valid", "direction": "input", "width": 1},
+                {"name": "i__ready", "direction": "output", "width": 1},
+                {"name": "o__payload", "direction": "output", "width": 68},
+                {"name": "o__valid", "direction": "output", "width": 1},
+                {"name": "o__ready", "direction": "input", "width": 1}],
       "streams": {
         "i": {"direction": "input", "valid": "i__valid", "ready": "i__ready",
               "payload": "i__payload", "width": 193,
-              "fields": {"act":  {"offset": 0,   "width": 128, "shape": [2, 8],
+              "fields": {"act":  {"offset": 0, "width": 128, "shape": [2, 8],
                                   "element": {"width": 8, "signed": false}},
-                         "code": {"offset": 128, "width": 64,  "shape": [4, 2],
+                         "code": {"offset": 128, "width": 64, "shape": [4, 2],
                                   "element": {"width": 8, "signed": false}},
-                         "last": {"offset": 192, "width": 1,   "shape": [],
+                         "last": {"offset": 192, "width": 1, "shape": [],
                                   "element": {"width": 1, "signed": false}}}},
-        "o": {"direction": "output", ..., "fields": {"acc": {"offset": 0, "width": 72,
-              "shape": [4], "element": {"width": 18, "signed": true}}}}},
-      "latency": {"cycles": 3, "definition": "..."},
-      "throughput": {"beats_per_cycle": 1},
+        "o": {"direction": "output", "valid": "o__valid", "ready": "o__ready",
+              "payload": "o__payload", "width": 68,
+              "fields": {"acc": {"offset": 0, "width": 68, "shape": [4],
+                                 "element": {"width": 17, "signed": true}}}}},
+      "latency": {"cycles": 6, "definition": "clock edges from the edge that accepts ..."},
+      "throughput": {"beats_per_cycle": 1, "weights_per_beat": 64},
       "codebook": {"variant": "full", "assignment": "enum", "bits": 8,
                    "n": 8, "k": 2, "zero_code": 0,
-                   "vectors": [[0, 0, 0, 0, 0, 0, 0, 0], [1, 0, 0, 0, 0, 0, 0, 0], ..., null]}
+                   "vectors": [[0, 0, 0, 0, 0, 0, 0, 0], [1, 0, 0, 0, 0, 0, 0, 0],
+                               [-1, 0, 0, 0, 0, 0, 0, 0], ..., null]}
     }
 
 A field of ``shape`` ``[d0, d1]`` holds element ``[a][b]`` at bit
@@ -136,7 +147,8 @@ def engine_sidecar(engine: SSTEngine, name: str = DEFAULT_MODULE_NAME,
                            "edge at which its o beat is first offered (o.valid sampled high), "
                            "with the output queue empty"),
         },
-        "throughput": {"beats_per_cycle": 1, "weights_per_beat": engine.pe * engine.simd * engine.n},
+        "throughput": {"beats_per_cycle": 1,
+                       "weights_per_beat": engine.pe * engine.simd * engine.n},
         "codebook": {"variant": cb.variant, "assignment": cb.assignment, "bits": cb.bits,
                      "n": cb.n, "k": cb.k, "zero_code": cb.zero_code,
                      "vectors": cb.vector_list()},
@@ -159,14 +171,28 @@ def engine_verilog(engine: SSTEngine, name: str = DEFAULT_MODULE_NAME) -> str:
     return verilog.convert(engine, name=name, emit_src=False)
 
 
+def _dumps(value, indent: int = 0) -> str:
+    """JSON with containers of scalars kept on one line (vectors, shapes, ports)."""
+    def flat(v):
+        items = v.values() if isinstance(v, dict) else v
+        return all(not isinstance(x, (dict, list)) or (isinstance(x, dict) and not x)
+                   for x in items) or (isinstance(v, dict) and all(
+                       isinstance(x, (dict, list)) and flat(x) for x in v.values())
+                       and len(json.dumps(v)) < 90)
+    if not isinstance(value, (dict, list)) or flat(value):
+        return json.dumps(value, separators=(", ", ": "))
+    pad = "  " * (indent + 1)
+    if isinstance(value, dict):
+        body = ",\n".join(f"{pad}{json.dumps(k)}: {_dumps(v, indent + 1)}"
+                          for k, v in value.items())
+        return "{\n" + body + "\n" + "  " * indent + "}"
+    body = ",\n".join(pad + _dumps(v, indent + 1) for v in value)
+    return "[\n" + body + "\n" + "  " * indent + "]"
+
+
 def dumps_sidecar(sidecar: dict) -> str:
-    """JSON text of a sidecar: indented, one code vector per line."""
-    vectors = sidecar["codebook"]["vectors"]
-    marker = "\"@@VECTORS@@\""
-    body = dict(sidecar, codebook=dict(sidecar["codebook"], vectors="@@VECTORS@@"))
-    text = json.dumps(body, indent=2)
-    lines = ",\n".join("        " + json.dumps(v, separators=(",", ":")) for v in vectors)
-    return text.replace(marker, "[\n" + lines + "\n      ]") + "\n"
+    """JSON text of a sidecar: indented, small objects and each code vector on one line."""
+    return _dumps(sidecar) + "\n"
 
 
 def write_engine(engine: SSTEngine, verilog_path, json_path=None, *,

@@ -165,8 +165,8 @@ class SSTEngine(wiring.Component):
             "n": self.n, "k": self.k, "variant": self.variant, "assignment": self.assignment,
             "pe": self.pe, "simd": self.simd, "act_width": self.act_width,
             "act_signed": self.act_signed, "max_row_len": self.max_row_len, "rom": self.rom,
-            "decode_reg": self.decode_reg, "select_reg": self.select_reg, "tree_stage_levels": self.tree_stage_levels,
-            "out_depth": self.out_depth,
+            "decode_reg": self.decode_reg, "select_reg": self.select_reg,
+            "tree_stage_levels": self.tree_stage_levels, "out_depth": self.out_depth,
         }
 
     def elaborate(self, platform):
@@ -190,7 +190,8 @@ class SSTEngine(wiring.Component):
         m.d.comb += pending_next.eq(pending + close - emit)
         m.d.sync += [pending.eq(pending_next), ready.eq(pending_next < depth)]
 
-        # Stage 1: decode the codes; delay activations, valid and last alongside.
+        # Decode the codes (1 or 2 cycles); delay activations, valid and last alongside.
+        # Data registers capture every cycle (no enable); only valid bits gate state.
         m.submodules.decoder = dec = CodeDecoder(self.codebook, pe * simd, rom=self.rom,
                                                  extra_reg=self.decode_reg)
         for p in range(pe):

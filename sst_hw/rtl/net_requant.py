@@ -66,6 +66,23 @@ class Requantizer(wiring.Component):
 
     def __init__(self, *, acc_width: int, table, add_bits: int, shift_mode: bool, layers,
                  out_shape, tag_width: int = 1):
+        try:
+            self._check(acc_width, table, add_bits, shift_mode, layers, out_shape, tag_width)
+        except BaseException:
+            self._MustUse__used = True   # a unit that failed to build is not "unused"
+            raise
+        super().__init__({
+            "valid": In(1),
+            "acc": In(signed(self.acc_width)),
+            "row": In(range(len(self.table))),
+            "layer": In(range(len(self.layers))),
+            "tag": In(self.tag_width),
+            "o_valid": Out(1),
+            "y": Out(self.out_shape),
+            "o_tag": Out(self.tag_width),
+        })
+
+    def _check(self, acc_width, table, add_bits, shift_mode, layers, out_shape, tag_width):
         self.acc_width = check_int("acc_width", acc_width, 2, 64)
         self.table = [int(w) for w in table]
         if not self.table:
@@ -83,16 +100,6 @@ class Requantizer(wiring.Component):
                 raise ValueError(f"layer {i} clamp bounds must have lo <= hi, not {lo} > {hi}")
         self.out_shape = Shape.cast(out_shape)
         self.tag_width = check_int("tag_width", tag_width)
-        super().__init__({
-            "valid": In(1),
-            "acc": In(signed(self.acc_width)),
-            "row": In(range(len(self.table))),
-            "layer": In(range(len(self.layers))),
-            "tag": In(self.tag_width),
-            "o_valid": Out(1),
-            "y": Out(self.out_shape),
-            "o_tag": Out(self.tag_width),
-        })
 
     @property
     def sum_width(self) -> int:
@@ -109,7 +116,7 @@ class Requantizer(wiring.Component):
         m.d.comb += rd.addr.eq(self.row)
 
         # Cycle 0 -> 1: table read; acc and the side band registered alongside.
-        acc1 = Signal(signed(W), name="acc1")
+        acc1 = Signal(signed(W), name="acc1", reset_less=True)
         v1, layer1, tag1 = Signal(name="v1"), Signal.like(self.layer, name="layer1"), \
             Signal(self.tag_width, name="tag1")
         m.d.sync += [acc1.eq(self.acc), v1.eq(self.valid), layer1.eq(self.layer),
@@ -119,8 +126,8 @@ class Requantizer(wiring.Component):
         add1 = Signal(signed(cb), name="add1")
         m.d.comb += add1.eq(rd.data[:cb])
         prod_w = W + (mb or 0)
-        prod2 = Signal(signed(prod_w), name="prod2")
-        add2 = Signal(signed(cb), name="add2")
+        prod2 = Signal(signed(prod_w), name="prod2", reset_less=True)
+        add2 = Signal(signed(cb), name="add2", reset_less=True)
         v2, layer2, tag2 = Signal(name="v2"), Signal.like(self.layer, name="layer2"), \
             Signal(self.tag_width, name="tag2")
         if mb:
@@ -134,7 +141,7 @@ class Requantizer(wiring.Component):
         # Cycle 2 -> 3: add, shift, clamp (per layer constants).
         total = Signal(signed(self.sum_width), name="total")
         m.d.comb += total.eq(prod2 + add2)
-        y3 = Signal(self.out_shape, name="y3")
+        y3 = Signal(self.out_shape, name="y3", reset_less=True)
         distinct = sorted(set(self.layers))
         cand = []
         for s, lo, hi in distinct:

@@ -36,7 +36,7 @@ import os
 from pathlib import Path
 
 from amaranth.back import verilog
-from amaranth.hdl import Array, Cat, Const, Module, Signal, signed, unsigned
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -77,6 +77,10 @@ class SSTNetwork(wiring.Component):
         (no multiplier) or ``"mult"`` (16-bit multiplier).
     rom, select_reg, tree_stage_levels :
         Passed to :class:`~.engine.SSTEngine`.
+    mem_reg : bool
+        Register the code and activation words between the memories and the
+        engine (one more cycle per layer; shortens the critical path from the
+        memories' outputs into the decoders).
     spram_primitive : bool
         With ``memory="spram"``: instantiate SB_SPRAM256KA (default; for
         synthesis and Verilog simulation with
@@ -99,16 +103,17 @@ class SSTNetwork(wiring.Component):
 
     def __init__(self, network: Network, *, pe: int = 4, simd: int = 2, memory: str = "bram",
                  requant: str = "auto", rom: str = "auto", select_reg: bool = False,
-                 tree_stage_levels: int = 1, spram_primitive: bool = True):
+                 tree_stage_levels: int = 1, mem_reg: bool = True,
+                 spram_primitive: bool = True):
         try:
             self._setup(network, pe, simd, memory, requant, rom, select_reg, tree_stage_levels,
-                        spram_primitive)
+                        mem_reg, spram_primitive)
         except BaseException:
             self._MustUse__used = True   # a core that failed to build is not "unused"
             raise
 
     def _setup(self, network, pe, simd, memory, requant, rom, select_reg, tree_stage_levels,
-               spram_primitive):
+               mem_reg, spram_primitive):
         if not isinstance(network, Network):
             raise TypeError(f"network must be a Network, not {type(network).__name__}")
         check_choice("memory", memory, MEMORIES)
@@ -129,7 +134,8 @@ class SSTNetwork(wiring.Component):
         # Owned by this core and elaborated with it: only the core may warn "unused".
         self.engine._MustUse__used = True
         self.plan = plan_network(network, pe=pe, simd=simd, memory=memory, requant=requant,
-                                 engine_latency=self.engine.latency)
+                                 engine_latency=self.engine.latency,
+                                 mem_reg=check_bool("mem_reg", mem_reg))
         plan = self.plan
         if plan.acc_width != self.engine.acc_width:   # pragma: no cover - same formula
             raise AssertionError(f"plan acc width {plan.acc_width} != engine "
@@ -168,7 +174,8 @@ class SSTNetwork(wiring.Component):
             "input_width": p.input_width, "input_signed": p.input_signed,
             "input_features": p.input_features, "classes": p.classes,
             "out_width": p.out_width, "rom": e.rom, "select_reg": e.select_reg,
-            "tree_stage_levels": e.tree_stage_levels, "engine_latency": e.latency,
+            "tree_stage_levels": e.tree_stage_levels, "mem_reg": p.mem_reg,
+            "engine_latency": e.latency,
         }
 
     # -- hardware --------------------------------------------------------------------------
@@ -219,7 +226,6 @@ class SSTNetwork(wiring.Component):
 
         beats = const_reg("l_beats", [lp.beats for lp in plan.layers])
         period = const_reg("l_period", [lp.period for lp in plan.layers])
-        groups = const_reg("l_groups", [lp.groups for lp in plan.layers])
         outs = const_reg("l_out", [lp.out_features for lp in plan.layers])
         final_row = const_reg("l_final_row", [lp.groups * PE - 1 for lp in plan.layers])
         is_last = const_reg("l_is_last", [int(lp.last) for lp in plan.layers])
@@ -236,7 +242,7 @@ class SSTNetwork(wiring.Component):
 
         # -- sequencer state ------------------------------------------------------------
         # LOAD: taking the input; RUN: layers; CLASS: offering the class; CODES: spram load.
-        running = Signal(name="running")
+        running = Signal(name="running")    # a register: the FSM is in RUN
         rd_base = Signal(range(2 * D), name="rd_base")        # bank read by this layer
         wr_base = Signal(range(2 * D), init=D, name="wr_base")  # bank it writes
 
@@ -246,8 +252,10 @@ class SSTNetwork(wiring.Component):
         in_word = Signal(range(max(2, D)), name="in_word")
 
         # Issue side: slot within a group period, group, activation word.
-        slot = Signal(range(max(2, max(lp.period for lp in plan.layers))), name="slot")
-        grp = Signal(range(max(2, max(lp.groups for lp in plan.layers))), name="grp")
+        beats_left = Signal(range(max(lp.beats for lp in plan.layers) + 1), name="beats_left")
+        slots_left = Signal(range(max(lp.period for lp in plan.layers) + 1), name="slots_left")
+        groups_left = Signal(range(max(lp.groups for lp in plan.layers) + 1),
+                             name="groups_left")
         issuing = Signal(name="issuing")
         rd_word = Signal(range(2 * D), name="rd_word")
         s1_valid = Signal(name="s1_valid")
@@ -256,7 +264,7 @@ class SSTNetwork(wiring.Component):
 
         # Serialiser.
         W = plan.acc_width
-        ser = Signal(data.ArrayLayout(signed(W), PE), name="ser")
+        ser = Signal(data.ArrayLayout(signed(W), PE), name="ser", reset_less=True)
         ser_left = Signal(range(PE + 1), name="ser_left")
         max_rows = max(lp.groups * PE for lp in plan.layers)
         ser_row = Signal(range(max_rows + 1), name="ser_row")
@@ -266,57 +274,104 @@ class SSTNetwork(wiring.Component):
         prow = Signal(range(max(2, plan.param_rows + 1)), name="prow")
         head = Signal(signed(W), name="head")
         m.d.comb += head.eq(ser[0])
-        ser_active = Signal(name="ser_active")
+        ser_active = Signal(name="ser_active")   # ser_left != 0, as a register
+        ser_one = Signal(name="ser_one")         # ser_left == 1, as a register
         ser_adv = Signal(name="ser_adv")
         ser_take = Signal(name="ser_take")
         # Flags of the row at the serialiser head, kept as registers (rows go up by one).
         real = Signal(init=1, name="real")        # ser_row < out_features
         final = Signal(name="final")              # ser_row == G*PE - 1
-        m.d.comb += ser_active.eq(ser_left != 0)
 
         # Arg-max.
-        best = Signal(signed(W), name="best")
+        best = Signal(signed(W), name="best", reset_less=True)
         best_idx = Signal(range(max(2, plan.classes)), name="best_idx")
+        # head > best, precomputed when the head changes (off the enable path):
+        # the new head against the best as it stands after the current head.
+        gt = Signal(name="gt")
+        first = Signal(name="first")              # ser_row == 0
+        wins = Signal(name="wins")                # the head is the new arg-max
 
-        # -- engine input: memory reads -> stage 1 -> engine.i ----------------------------
+        # -- engine input: memory reads -> stage 1 [-> stage 2] -> engine.i -----------------
+        # Stage 1 is the memories' read data (held while stalled: read enable low);
+        # with mem_reg a register stage follows, off the memories' clock-to-out.
+        if plan.mem_reg:
+            s2_valid = Signal(name="s2_valid")
+            s2_last = Signal(name="s2_last")
+            s2_act = Signal(len(act_rd.data), name="s2_act", reset_less=True)
+            s2_code = Signal(plan.code_word_bits, name="s2_code", reset_less=True)
+            advance2 = Signal(name="advance2")
+            m.d.comb += [advance2.eq(~s2_valid | eng.i.ready),
+                         advance.eq(~s1_valid | advance2),
+                         eng.i.valid.eq(s2_valid),
+                         eng.i.payload.act.as_value().eq(s2_act),
+                         eng.i.payload.code.as_value().eq(s2_code),
+                         eng.i.payload.last.eq(s2_last)]
+            with m.If(advance2):
+                m.d.sync += [s2_valid.eq(s1_valid), s2_last.eq(s1_last),
+                             s2_act.eq(act_rd.data), s2_code.eq(code_data)]
+        else:
+            m.d.comb += [advance.eq(~s1_valid | eng.i.ready),
+                         eng.i.valid.eq(s1_valid),
+                         eng.i.payload.act.as_value().eq(act_rd.data),
+                         eng.i.payload.code.as_value().eq(code_data),
+                         eng.i.payload.last.eq(s1_last)]
         m.d.comb += [
-            advance.eq(~s1_valid | eng.i.ready),
-            eng.i.valid.eq(s1_valid),
-            eng.i.payload.act.as_value().eq(act_rd.data),
-            eng.i.payload.code.as_value().eq(code_data),
-            eng.i.payload.last.eq(s1_last),
             act_rd.addr.eq(rd_word),
             act_rd.en.eq(advance),
             code_re.eq(advance & running),
         ]
+        # Down-counters: beats still to issue in this group, slots left in its
+        # period, groups left (short compares on the memories' address path).
         issue = Signal(name="issue")
-        m.d.comb += issue.eq(running & issuing & (slot < beats))
+        m.d.comb += issue.eq(running & issuing & (beats_left != 0))
         with m.If(advance):
-            m.d.sync += [s1_valid.eq(issue), s1_last.eq(slot == beats - 1)]
+            m.d.sync += [s1_valid.eq(issue), s1_last.eq(beats_left == 1)]
             with m.If(issue):
-                m.d.sync += [code_addr.eq(code_addr + 1), rd_word.eq(rd_word + 1)]
+                m.d.sync += [code_addr.eq(code_addr + 1), rd_word.eq(rd_word + 1),
+                             beats_left.eq(beats_left - 1)]
             with m.If(running & issuing):
-                with m.If(slot == period - 1):
-                    m.d.sync += [slot.eq(0), rd_word.eq(rd_base), grp.eq(grp + 1)]
-                    with m.If(grp == groups - 1):
+                with m.If(slots_left == 1):
+                    m.d.sync += [slots_left.eq(period), beats_left.eq(beats),
+                                 rd_word.eq(rd_base), groups_left.eq(groups_left - 1)]
+                    with m.If(groups_left == 1):
                         m.d.sync += issuing.eq(0)
                 with m.Else():
-                    m.d.sync += slot.eq(slot + 1)
+                    m.d.sync += slots_left.eq(slots_left - 1)
 
         # -- serialiser ----------------------------------------------------------------
         m.d.comb += [
             ser_adv.eq(running & ser_active & (~is_last | ~real | self.o.ready)),
-            eng.o.ready.eq(~ser_active | ((ser_left == 1) & ser_adv)),
+            eng.o.ready.eq(~ser_active | (ser_one & ser_adv)),
             ser_take.eq(eng.o.valid & eng.o.ready),
         ]
         with m.If(ser_take):
-            m.d.sync += [ser.eq(eng.o.payload.acc), ser_left.eq(PE)]
+            m.d.sync += [ser.eq(eng.o.payload.acc), ser_left.eq(PE), ser_active.eq(1),
+                         ser_one.eq(PE == 1)]
         with m.Elif(ser_adv):
-            m.d.sync += ser_left.eq(ser_left - 1)
+            m.d.sync += [ser_left.eq(ser_left - 1), ser_active.eq(~ser_one),
+                         ser_one.eq(ser_left == 2)]
             for p in range(PE - 1):
                 m.d.sync += ser[p].eq(ser[p + 1])
+        # The next head is the engine's PE 0 if the serialiser is empty or on its
+        # last value, else ser[1]. Both are compared with the current head and
+        # best from registers; the registered select and the late handshake
+        # (wins: o.ready, ser_adv) only reach the final multiplexers.
+        acc0 = eng.o.payload.acc[0]
+        from_engine = Signal(name="nh_from_engine")
+        m.d.comb += [
+            from_engine.eq(ser_one | ~ser_active),
+            wins.eq(is_last & ser_adv & real & (first | gt)),
+        ]
+        if PE == 1:
+            gt_if_wins, gt_if_not = acc0 > head, acc0 > best
+        else:
+            gt_if_wins = Mux(from_engine, acc0 > head, ser[1] > head)
+            gt_if_not = Mux(from_engine, acc0 > best, ser[1] > best)
+        with m.If(ser_take | ser_adv):
+            m.d.sync += gt.eq(Mux(wins, gt_if_wins, gt_if_not))
         with m.If(ser_adv):
-            m.d.sync += [ser_row.eq(ser_row + 1), final.eq(ser_row + 1 == final_row)]
+            m.d.sync += [ser_row.eq(ser_row + 1), final.eq(ser_row + 1 == final_row),
+                         first.eq(0)]
             with m.If(ser_row + 1 == outs):
                 m.d.sync += real.eq(0)
             with m.If(ser_lane == lanes - 1):
@@ -364,17 +419,26 @@ class SSTNetwork(wiring.Component):
 
         first_final = [lp.groups * PE == 1 for lp in plan.layers]
 
+        def layer_value(attr, index):
+            values = [getattr(lp, attr) for lp in plan.layers]
+            if len(set(values)) == 1:
+                return Const(values[0])
+            return Array(Const(v) for v in values)[index]
+
         def start_layer(rd, wr, nxt_layer):
             if len(set(first_final)) == 1:
                 fin = Const(int(first_final[0]), 1)
             else:
                 fin = Array(Const(int(v), 1) for v in first_final)[nxt_layer]
-            return [layer.eq(nxt_layer), slot.eq(0), grp.eq(0), issuing.eq(1),
+            return [layer.eq(nxt_layer), issuing.eq(1),
+                    beats_left.eq(layer_value("beats", nxt_layer)),
+                    slots_left.eq(layer_value("period", nxt_layer)),
+                    groups_left.eq(layer_value("groups", nxt_layer)),
                     rd_word.eq(rd), rd_base.eq(rd), wr_base.eq(wr),
                     ser_row.eq(0), ser_lane.eq(0), ser_word.eq(wr),
-                    real.eq(1), final.eq(fin), *load_consts(nxt_layer)]
+                    real.eq(1), final.eq(fin), first.eq(1), *load_consts(nxt_layer)]
 
-        with m.FSM(init="CODES" if self.memory == "spram" else "LOAD") as fsm:
+        with m.FSM(init="CODES" if self.memory == "spram" else "LOAD"):
             if self.memory == "spram":
                 with m.State("CODES"):
                     m.d.comb += [self.load.ready.eq(1), spram.wdata.eq(self.load.payload.data)]
@@ -397,17 +461,17 @@ class SSTNetwork(wiring.Component):
                     with m.If(in_count == plan.input_features - 1):
                         m.d.sync += [in_count.eq(0), in_lane.eq(0), in_word.eq(0),
                                      code_addr.eq(0), prow.eq(0)]
-                        m.d.sync += start_layer(0, D, 0)
+                        m.d.sync += [*start_layer(0, D, 0), running.eq(1)]
                         m.next = "RUN"
             with m.State("RUN"):
-                m.d.comb += running.eq(1)
                 # Last layer: the logits go out, the arg-max follows them.
                 m.d.comb += [self.o.valid.eq(is_last & ser_active & real),
                              self.o.payload.data.eq(head)]
                 with m.If(is_last & ser_adv):
-                    with m.If(real & ((ser_row == 0) | (head > best))):
+                    with m.If(wins):
                         m.d.sync += [best.eq(head), best_idx.eq(ser_row)]
                     with m.If(final):
+                        m.d.sync += running.eq(0)
                         m.next = "CLASS"
                 with m.If(layer_done):
                     m.d.sync += start_layer(wr_base, rd_base, layer + 1)
@@ -488,9 +552,7 @@ def network_sidecar(core: SSTNetwork, name: str = DEFAULT_MODULE_NAME,
         },
         "cycles_per_inference": cycles,
         "latency": {"cycles": cycles, "definition": definition,
-                    "formula": ("F0 + sum_hidden[(G-1)*T + Sb + L + PE + "
-                                f"{SERIALISER_LATENCY + REQUANT_LATENCY}] + "
-                                f"(G-1)*T + Sb + L + PE + {SERIALISER_LATENCY + 1}"),
+                    "formula": plan.formula_text(),
                     "evaluated": plan.formula()},
         "throughput": {"inferences_per_cycle": 1 / cycles},
         "memory": {

@@ -94,8 +94,8 @@ class PayloadCodec:
         missing = set(self.fields) - set(values)
         extra = set(values) - set(self.fields)
         if missing or extra:
-            raise ValueError(f"payload fields are {sorted(self.fields)}; missing {sorted(missing)}, "
-                             f"unknown {sorted(extra)}")
+            raise ValueError(f"payload fields are {sorted(self.fields)}; "
+                             f"missing {sorted(missing)}, unknown {sorted(extra)}")
         out = 0
         for name, v in values.items():
             out |= self.fields[name].pack(v)
