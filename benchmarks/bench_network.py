@@ -1,8 +1,9 @@
 """Latency and throughput of the digits network core at the routed fmax.
 
-Builds the 64-32-10 SST (8,2) network trained on scikit-learn's 8x8 digits
-(``tests/test_network_digits.py``), checks its integer accuracy, then for
-each device (default: iCE40 UP5K and ECP5 85F) synthesizes, places and
+Takes the digits network: the bundled model ``models/digits.sst`` (made by
+``sst-hw train``; any model file with ``--model``), or, with ``--model
+helper`` or without the bundled file, the 64-32-10 SST (8,2) network that
+``tests/test_network_digits.py`` trains in a few seconds. Then, for each device (default: iCE40 UP5K and ECP5 85F) synthesizes, places and
 routes its :class:`~sst_hw.rtl.network.SSTNetwork` (codes in block RAM) in
 the out-of-context harness (:func:`sst_hw.synth.synthesize`) and reports:
 
@@ -45,18 +46,33 @@ def main():
     ap.add_argument("--pe", type=int, default=4)
     ap.add_argument("--simd", type=int, default=2)
     ap.add_argument("--seed", type=int, default=1, help="nextpnr placer seed")
+    ap.add_argument("--model", default=None,
+                    help="model file, or 'helper' for the tests' 64-32-10 digits network "
+                         "(default: models/digits.sst if present, else 'helper')")
     ap.add_argument("-o", "--output", type=Path, default=ROOT / "build/bench/network.json")
     args = ap.parse_args()
 
-    from test_network_digits import digits_network
-
-    net = digits_network()
-    results = {"model": {"sizes": [l.in_features for l in net.layers] + [net.classes],
+    bundled = ROOT / "models" / "digits.sst"
+    source = args.model or (str(bundled) if bundled.is_file() else "helper")
+    if source == "helper":
+        from test_network_digits import digits_data, digits_network
+        net = digits_network()
+        x_test, y_test = digits_data()[2:]
+    else:
+        from sst_hw import modelfile
+        from sst_hw.train.datasets import load_digits
+        net = modelfile.load(source)
+        data = load_digits()
+        x_test, y_test = data.x_test, data.y_test
+    accuracy = float((net.forward(x_test)[1] == y_test).mean())
+    results = {"model": {"source": source,
+                         "sizes": [l.in_features for l in net.layers] + [net.classes],
                          "codebook": net.layers[0].codebook.describe_short(),
-                         **net.meta},
+                         "integer_test_accuracy": accuracy, "test_samples": len(y_test)},
                "pe": args.pe, "simd": args.simd, "devices": []}
-    print(f"digits network {results['model']['sizes']}, {results['model']['codebook']}, "
-          f"integer test accuracy {net.meta['int_accuracy']:.3f}")
+    print(f"digits network {results['model']['sizes']} ({source}), "
+          f"{results['model']['codebook']}, integer test accuracy {accuracy:.4f} "
+          f"on {len(y_test)} images")
     for dev in args.devices:
         core = SSTNetwork(net, pe=args.pe, simd=args.simd)
         plan = core.plan

@@ -117,8 +117,8 @@ class AccumulatorBank(wiring.Component):
                 m.d.sync += wr.eq(Mux(wr == depth - 1, 0, wr + 1))
             with m.If(pop):
                 m.d.sync += rd.eq(Mux(rd == depth - 1, 0, rd + 1))
-            # A tree of 2:1 multiplexers (continuous assignments in Verilog,
-            # so event-driven simulators see the initial values too).
+            # Written as a case statement: logically the same as a tree of
+            # Mux(), but the latter made YoWASP Yosys's ABC9 crash on ECP5.
             with m.Switch(rd):
                 for i, e in enumerate(entries):
                     with m.Case(i):
