@@ -29,8 +29,12 @@ demo: setup
 
 bench: setup
 	$(PY) benchmarks/bench_codec.py
-	$(PY) benchmarks/bench_engine.py
 	$(PY) benchmarks/bench_network.py
+
+# Accuracy against bits per weight (digits in minutes; Fashion-MNIST needs
+# Debian's dataset-fashion-mnist and tens of minutes).
+bench-accuracy: setup
+	$(PY) benchmarks/bench_accuracy.py --dataset digits
 
 clean:
 	rm -rf build sim_build .pytest_cache
