@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.hdl import Module, Mux, ResetSignal, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -83,12 +83,17 @@ class AccumulatorBank(wiring.Component):
         # acc holds the running sums, or 0 right after a last beat (and after
         # reset): clearing is the flip-flops' synchronous reset, so nothing
         # gates the adder's inputs.
-        acc = Signal(row)
+        acc = Signal(row, reset_less=True)
         total = Signal(row)
         for p in range(pe):
             m.d.comb += total[p].eq(acc[p] + self.addend[p] + self.cin[p])
-        with m.If(self.valid):
-            m.d.sync += acc.eq(Mux(self.last, 0, total))
+        # The domain reset is folded into the same clear (acc is reset-less):
+        # a flip-flop has one synchronous reset input, and with two (rst, and
+        # the clear on `last`) Yosys keeps the clear as a multiplexer in a
+        # LUT per bit after the adder.
+        rst = ResetSignal("sync")
+        with m.If(self.valid | rst):
+            m.d.sync += acc.eq(Mux(self.last | rst, 0, total))
 
         # Output queue: a ring of `depth` rows. A push writes `total` straight
         # into one entry (no multiplexer after the adder); o.payload is the

@@ -56,6 +56,11 @@ class Device:
         Number of hard multipliers (SB_MAC16 or MULT18X18D).
     io : int
         User I/O pins of the package.
+    bram_read_bits, spram_read_bits : int
+        Bits one block RAM (SPRAM) can deliver per cycle when used as a
+        weight ROM: iCE40 SB_RAM40_4K reads 16 bits a cycle, an ECP5 DP16KD
+        36 (two 18-bit read ports, or one 36-bit port in pseudo dual-port
+        mode), an UP5K SPRAM 16. Sets the memory-bound ceiling of an engine.
     """
 
     name: str
@@ -71,6 +76,8 @@ class Device:
     dsp: int = 0
     io: int = 0
     synth_args: tuple[str, ...] = field(default=())
+    bram_read_bits: int = 16
+    spram_read_bits: int = 16
 
     def __post_init__(self):
         if self.family not in FAMILIES:
@@ -80,6 +87,11 @@ class Device:
     def bram_total_bits(self) -> int:
         """Total block RAM capacity in bits."""
         return self.bram * self.bram_bits
+
+    @property
+    def memory_read_bits(self) -> int:
+        """Bits all block RAMs and SPRAMs together can deliver per cycle."""
+        return self.bram * self.bram_read_bits + self.spram * self.spram_read_bits
 
     @property
     def spram_total_bits(self) -> int:
@@ -110,13 +122,16 @@ DEVICES: dict[str, Device] = {d.name: d for d in (
            lut4=7680, ff=7680, bram=32, bram_bits=4096, dsp=0, io=206),
     Device("ecp5-25f", "ecp5", "LFE5U-25F-6BG381C",
            ("--25k", "--package", "CABGA381", "--speed", "6"),
-           lut4=24288, ff=24288, bram=56, bram_bits=18432, dsp=28, io=197),
+           lut4=24288, ff=24288, bram=56, bram_bits=18432, dsp=28, io=197,
+           bram_read_bits=36),
     Device("ecp5-45f", "ecp5", "LFE5U-45F-6BG381C",
            ("--45k", "--package", "CABGA381", "--speed", "6"),
-           lut4=43848, ff=43848, bram=108, bram_bits=18432, dsp=72, io=203),
+           lut4=43848, ff=43848, bram=108, bram_bits=18432, dsp=72, io=203,
+           bram_read_bits=36),
     Device("ecp5-85f", "ecp5", "LFE5U-85F-6BG381C",
            ("--85k", "--package", "CABGA381", "--speed", "6"),
-           lut4=83640, ff=83640, bram=208, bram_bits=18432, dsp=156, io=205),
+           lut4=83640, ff=83640, bram=208, bram_bits=18432, dsp=156, io=205,
+           bram_read_bits=36),
 )}
 
 
