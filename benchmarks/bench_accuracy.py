@@ -1,9 +1,11 @@
 """Accuracy against bits per weight: float32, dense ternary and SST codes.
 
 For each data set (``digits``: 64-128-10, ``fashion-mnist``: 784-1024-1024-10)
-one float network is pre-trained (the trainer's float phase) and then, for
-each code, copied, gradually pruned, fine-tuned with the straight-through
-estimator and exported to the integer contract (``sst_hw.train``):
+and seed, one float network is pre-trained (the trainer's float phase) and
+then, for each code, copied, gradually pruned, fine-tuned with the
+straight-through estimator and exported to the integer contract
+(``sst_hw.train``). Digits rows are the mean of 5 seeds (its test set has 450
+samples: one point is 4.5 images), Fashion-MNIST rows one seed (``--seeds``).
 
 ==============  ==========================================================
 ``float32``     the pre-trained float network itself (32-bit weights)
@@ -17,6 +19,10 @@ estimator and exported to the integer contract (``sst_hw.train``):
 ``part-8-2``    SST partitioned (8,2)
 ==============  ==========================================================
 
+Partitioned (8,2) (one non-zero in each half of 8) allows exactly the weights
+of full (4,1) (one non-zero in each 4); the two train to the same network and
+differ only in the code: 7 bits per 8 weights instead of 2 x 4.
+
 Each row gives the test accuracy of the float network, of the coded network
 in float arithmetic and of the integer golden model, and the whole-model
 compression against fp32 (``sst_hw.compression``: codes plus per-row
@@ -27,7 +33,8 @@ against whole-model bits per weight) under ``build/bench/``.
 Run: ``.venv/bin/python benchmarks/bench_accuracy.py [--dataset digits|fashion-mnist|both]
 [--quick] [--configs sst-8-2,...]``. ``--quick`` trains digits with fewer epochs and
 Fashion-MNIST on 10000 training samples with a few epochs (a smoke test, minutes); the
-full Fashion-MNIST run takes about an hour on two cores. Timing depends on the load of
+full Fashion-MNIST run takes about an hour on two cores (measured: 61 min with
+the machine partly busy; digits about 3 min). Timing depends on the load of
 the machine: the JSON records the load average and the CPU time.
 """
 

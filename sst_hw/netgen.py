@@ -50,8 +50,8 @@ MEMORIES = ("bram", "spram")
 #: Requantization modes: chosen from the model, multiplier-free, or with a multiplier.
 REQUANT_MODES = ("auto", "shift", "mult")
 #: Cycles from a serialised accumulator to its activation written in the
-#: buffer: parameter read, multiply, add/shift/clamp (one register each).
-REQUANT_LATENCY = 3
+#: buffer: parameter read, parameter register, multiply, add/shift/clamp.
+REQUANT_LATENCY = 4
 #: Cycles the network core adds around the engine for a group of rows: the
 #: serialiser register (1) before the PE values, and the layer switch (1).
 SERIALISER_LATENCY = 1
@@ -326,11 +326,11 @@ class NetPlan:
         Another inference can start on the next cycle, so this is also the
         period of back-to-back inferences.
 
-        ``F0 + sum_hidden[(G-1)T + Sb + R + L + PE + 4] + (G-1)T + Sb + R + L + PE + 2``
+        ``F0 + sum_hidden[(G-1)T + Sb + R + L + PE + 5] + (G-1)T + Sb + R + L + PE + 2``
         with ``F0`` input features, per layer ``G`` row groups, ``T`` cycles per
         group, ``Sb`` beats per group, ``R`` = 1 with the memory output
         register (``mem_reg``) else 0, ``L`` the engine latency. The constants:
-        the serialiser register (1) and the requantizer (3) plus the layer
+        the serialiser register (1) and the requantizer (4) plus the layer
         switch (0: the next layer reads the cycle after the last write) for a
         hidden layer; the serialiser (1) and the class beat (1) for the last.
         """

@@ -21,12 +21,13 @@ __all__ = ["Requantizer"]
 class Requantizer(wiring.Component):
     """Pipelined requantization of one accumulator per cycle.
 
-    Pipeline (latency :attr:`latency` = 3 cycles, throughput 1 per cycle, no
+    Pipeline (latency :attr:`latency` = 4 cycles, throughput 1 per cycle, no
     stall): cycle 0 presents ``acc``, ``row`` and ``layer`` and reads the
-    table (``row``); cycle 1 multiplies ``acc * M`` (``M = 1`` and no
-    multiplier in shift mode); cycle 2 adds ``C``, shifts right
-    arithmetically by the layer's ``S`` and clamps to the layer's bounds;
-    ``y`` is valid in cycle 3 (``o_valid``). ``tag`` travels alongside.
+    table (``row``); cycle 1 registers the table word; cycle 2 multiplies
+    ``acc * M`` (``M = 1`` and no multiplier in shift mode); cycle 3 adds
+    ``C``, shifts right arithmetically by the layer's ``S`` and clamps to the
+    layer's bounds; ``y`` is valid in cycle 4 (``o_valid``). ``tag`` travels
+    alongside.
 
     The product ``acc * M`` is a plain ``*`` of a W-bit and a 16-bit signed
     value between two registers, which Yosys maps to SB_MAC16 (iCE40 UP5K,
@@ -62,7 +63,7 @@ class Requantizer(wiring.Component):
     o_tag : ``Out(tag_width)``
     """
 
-    latency = 3
+    latency = 4
 
     def __init__(self, *, acc_width: int, table, add_bits: int, shift_mode: bool, layers,
                  out_shape, tag_width: int = 1):
@@ -122,23 +123,30 @@ class Requantizer(wiring.Component):
         m.d.sync += [acc1.eq(self.acc), v1.eq(self.valid), layer1.eq(self.layer),
                      tag1.eq(self.tag)]
 
-        # Cycle 1 -> 2: the product.
-        add1 = Signal(signed(cb), name="add1")
-        m.d.comb += add1.eq(rd.data[:cb])
+        # Cycle 1 -> 2: the table word registered (off the block RAM's clock-to-out,
+        # which would otherwise precede the multiplier), acc alongside.
+        add1 = Signal(signed(cb), name="add1", reset_less=True)
+        acc1b = Signal(signed(W), name="acc1b", reset_less=True)
+        v1b, layer1b, tag1b = Signal(name="v1b"), Signal.like(self.layer, name="layer1b"), \
+            Signal(self.tag_width, name="tag1b")
+        m.d.sync += [add1.eq(rd.data[:cb]), acc1b.eq(acc1), v1b.eq(v1), layer1b.eq(layer1),
+                     tag1b.eq(tag1)]
+
+        # Cycle 2 -> 3: the product.
         prod_w = W + (mb or 0)
         prod2 = Signal(signed(prod_w), name="prod2", reset_less=True)
         add2 = Signal(signed(cb), name="add2", reset_less=True)
         v2, layer2, tag2 = Signal(name="v2"), Signal.like(self.layer, name="layer2"), \
             Signal(self.tag_width, name="tag2")
         if mb:
-            mult1 = Signal(signed(mb), name="mult1")
-            m.d.comb += mult1.eq(rd.data[cb:cb + mb])
-            m.d.sync += prod2.eq(acc1 * mult1)
+            mult1 = Signal(signed(mb), name="mult1", reset_less=True)
+            m.d.sync += mult1.eq(rd.data[cb:cb + mb])
+            m.d.sync += prod2.eq(acc1b * mult1)
         else:
-            m.d.sync += prod2.eq(acc1)
-        m.d.sync += [add2.eq(add1), v2.eq(v1), layer2.eq(layer1), tag2.eq(tag1)]
+            m.d.sync += prod2.eq(acc1b)
+        m.d.sync += [add2.eq(add1), v2.eq(v1b), layer2.eq(layer1b), tag2.eq(tag1b)]
 
-        # Cycle 2 -> 3: add, shift, clamp (per layer constants).
+        # Cycle 3 -> 4: add, shift, clamp (per layer constants).
         total = Signal(signed(self.sum_width), name="total")
         m.d.comb += total.eq(prod2 + add2)
         y3 = Signal(self.out_shape, name="y3", reset_less=True)

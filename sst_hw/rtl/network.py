@@ -394,6 +394,7 @@ class SSTNetwork(wiring.Component):
                              layers=[(lp.shift, lp.lo, lp.hi) for lp in plan.hidden],
                              out_shape=act_shape, tag_width=tag.size)
             m.submodules.requant = rq
+            assert rq.latency == REQUANT_LATENCY   # the cycle formula's figure
             rq_tag = Signal(tag, name="rq_tag")
             out_tag = Signal(tag, name="rq_out_tag")
             m.d.comb += [

@@ -678,9 +678,9 @@ class Schedule:
         """Defaults by size: small sets (digits) get many short epochs of
         batch 32; large ones (Fashion-MNIST) 8 float, 8 prune and 12 sst
         epochs of batch 256, which keep 784-1024-1024-10 at SST (8,2) within
-        half a point of its float network and the whole run (about 28 epochs
-        of 60000 samples, 15-30 s each on two cores, more when the machine is
-        busy) within 30 minutes."""
+        half a point of its float network and the whole run within 30
+        minutes: 28 epochs of 60000 samples, about 20 s each (one BLAS
+        thread, idle machine) to 50 s (machine shared with busy processes)."""
         if len(dataset.x_train) < 10000:
             return cls(30, 30, 40, batch_size=32)
         return cls(8, 8, 12, batch_size=256)
