@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
-from ..codebook import ASSIGNMENTS, VARIANTS, Codebook
+from ._model_args import add_codebook_args, add_common_args, check_common, codebook_of
 
 
 def _floats(text: str, what: str, count: int) -> list[float]:
@@ -44,12 +43,7 @@ def register(sub):
                     "compression. The last layer's bias is dropped (the integer network "
                     "classifies by the arg-max of raw accumulators).")
     p.add_argument("model", metavar="MODEL.onnx", help="the ONNX file")
-    p.add_argument("-o", "--output", required=True, metavar="FILE",
-                   help="model file to write (e.g. build/imported.sst)")
-    p.add_argument("--n", type=int, default=8, help="subvector length N (default 8)")
-    p.add_argument("--k", type=int, default=2, help="non-zeros per subvector K (default 2)")
-    p.add_argument("--variant", choices=VARIANTS, default="full")
-    p.add_argument("--assignment", choices=ASSIGNMENTS, default="enum")
+    add_codebook_args(p)
     p.add_argument("--finetune", metavar="DATASET",
                    help="fine-tune on this data set (digits, fashion-mnist or an IDX folder) "
                         "with gradual pruning and straight-through SST training; also "
@@ -67,12 +61,7 @@ def register(sub):
     p.add_argument("--input-norm", metavar="MEAN,STD", default="0,1",
                    help="normalization the model was trained with, e.g. 0.2860,0.3530 "
                         "(default 0,1)")
-    p.add_argument("--act-width", type=int, default=8,
-                   help="bits of the unsigned hidden activations A (default 8)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--json", action="store_true",
-                   help="print one JSON object (accuracies, compression, timing) instead of text")
-    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    add_common_args(p, "build/imported.sst")
     p.set_defaults(func=run)
 
 
@@ -83,12 +72,10 @@ def run(args):
     from ..train.datasets import load_dataset
     from ..train.mlp import Progress, Schedule
 
-    cb = Codebook(args.n, args.k, args.variant, args.assignment)
+    cb = codebook_of(args)
     progress = Progress(not args.quiet)
     mean, std = _floats(args.input_norm, "--input-norm", 2)
     input_map = InputMap(args.input_scale, mean, std)
-    if not 2 <= args.act_width <= 16:
-        raise ValueError(f"--act-width must be in 2..16, not {args.act_width}")
     if args.finetune and args.calib and args.finetune != args.calib:
         raise ValueError("--calib and --finetune name different data sets; --finetune "
                          "calibrates on its own data set")
@@ -103,9 +90,7 @@ def run(args):
         if epochs is None or len(epochs) != 2 or min(epochs) < 0 or epochs[1] < 1:
             raise ValueError(f"--epochs takes two integers P,S (prune >= 0, sst >= 1), "
                              f"not {args.epochs!r}")
-    out = Path(args.output)
-    if out.is_dir():
-        raise ValueError(f"output {str(out)!r} is a folder; give a file name")
+    out = check_common(args)
     net = load_onnx(args.model)
     progress.line(f"{args.model}: {net.describe()}")
     spec = args.finetune or args.calib or default_calibration_dataset(net.sizes[0])

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
-from ..codebook import ASSIGNMENTS, VARIANTS, Codebook
+from ._model_args import add_codebook_args, add_common_args, check_common, codebook_of
 
 
 def _int_list(text: str, what: str) -> list[int]:
@@ -36,25 +35,16 @@ def register(sub):
     p.add_argument("--layers", metavar="IN,HIDDEN...,CLASSES",
                    help="layer sizes, e.g. 64,128,10 (default: features,128,classes for "
                         "digits, features,256,classes otherwise)")
-    p.add_argument("--n", type=int, default=8, help="subvector length N (default 8)")
-    p.add_argument("--k", type=int, default=2, help="non-zeros per subvector K (default 2)")
-    p.add_argument("--variant", choices=VARIANTS, default="full")
-    p.add_argument("--assignment", choices=ASSIGNMENTS, default="enum")
+    add_codebook_args(p)
     p.add_argument("--epochs", metavar="E|F,P,S",
                    help="epochs of the float, prune and sst phases: one number for all "
-                        "three or three numbers (default 30,30,40 for small data sets, "
-                        "15,15,20 for large ones)")
-    p.add_argument("--batch-size", type=int, help="mini-batch size (default 32 small, 128 large)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+                        "three or three numbers (default 30,30,40 for small data sets "
+                        "such as digits, 8,8,12 for large ones such as Fashion-MNIST)")
+    p.add_argument("--batch-size", type=int,
+                   help="mini-batch size (default 32 for small data sets, 256 for large)")
     p.add_argument("--shift-only", action="store_true",
                    help="multiplier-free requantization: every M_r = 1")
-    p.add_argument("--act-width", type=int, default=8,
-                   help="bits of the unsigned hidden activations A (default 8)")
-    p.add_argument("-o", "--output", required=True, metavar="FILE",
-                   help="model file to write (e.g. build/digits.sst)")
-    p.add_argument("--json", action="store_true",
-                   help="print one JSON object (accuracies, compression, timing) instead of text")
-    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    add_common_args(p, "build/digits.sst")
     p.set_defaults(func=run)
 
 
@@ -65,7 +55,7 @@ def run(args):
     from ..train.export import train_and_export
     from ..train.mlp import Progress, Schedule
 
-    cb = Codebook(args.n, args.k, args.variant, args.assignment)
+    cb = codebook_of(args)
     progress = Progress(not args.quiet)
     sizes = _int_list(args.layers, "--layers") if args.layers else None
     if sizes is not None and (len(sizes) < 2 or min(sizes) < 1):
@@ -77,11 +67,7 @@ def run(args):
         if len(epochs) != 3:
             raise ValueError(f"--epochs takes one number or three (float,prune,sst), "
                              f"not {args.epochs!r}")
-    if not 2 <= args.act_width <= 16:
-        raise ValueError(f"--act-width must be in 2..16, not {args.act_width}")
-    out = Path(args.output)
-    if out.is_dir():
-        raise ValueError(f"output {str(out)!r} is a folder; give a file name")
+    out = check_common(args)
     progress.line(f"loading data set {args.dataset} ...")
     data = load_dataset(args.dataset)
     if sizes is not None:

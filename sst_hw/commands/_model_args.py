@@ -1,0 +1,43 @@
+"""Arguments and checks shared by the commands that make a model file
+(``sst-hw train`` and ``sst-hw import``): the codebook, the activation width,
+the seed, the output file and the report format."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..codebook import ASSIGNMENTS, VARIANTS, Codebook
+
+
+def add_codebook_args(p):
+    """``--n``, ``--k``, ``--variant``, ``--assignment``."""
+    p.add_argument("--n", type=int, default=8, help="subvector length N (default 8)")
+    p.add_argument("--k", type=int, default=2, help="non-zeros per subvector K (default 2)")
+    p.add_argument("--variant", choices=VARIANTS, default="full")
+    p.add_argument("--assignment", choices=ASSIGNMENTS, default="enum")
+
+
+def add_common_args(p, example_output: str):
+    """``--act-width``, ``--seed``, ``-o``, ``--json``, ``--quiet``."""
+    p.add_argument("--act-width", type=int, default=8,
+                   help="bits of the unsigned hidden activations A (default 8)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("-o", "--output", required=True, metavar="FILE",
+                   help=f"model file to write (e.g. {example_output})")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object (accuracies, compression, timing) instead of text")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+
+
+def codebook_of(args) -> Codebook:
+    return Codebook(args.n, args.k, args.variant, args.assignment)
+
+
+def check_common(args) -> Path:
+    """Refuse a bad activation width or an output that is a folder; the output path."""
+    if not 2 <= args.act_width <= 16:
+        raise ValueError(f"--act-width must be in 2..16, not {args.act_width}")
+    out = Path(args.output)
+    if out.is_dir():
+        raise ValueError(f"output {str(out)!r} is a folder; give a file name")
+    return out
