@@ -48,26 +48,14 @@ def synth_row(core, device: str, build_dir: Path, *, seed: int = 1,
         if old.get("key") == key and "error" not in old["row"]:
             core._MustUse__silence = True      # not elaborated this time
             return old["row"]
-    fallback = None
     try:
-        try:
-            rep = synthesize(core, device, target, build_dir, seed=seed)
-        except SynthesisError as e:
-            # YoWASP Yosys 0.70's ABC9 sometimes exits with status 1 and no
-            # message, depending on the netlist. Running ABC9 with -dff (it
-            # then also sees the flip-flops) has avoided it so far; the row
-            # says when the fallback was used.
-            if e.tool != "yosys":
-                raise
-            fallback = "-dff"
-            rep = synthesize(core, device, target, build_dir, seed=seed,
-                             synth_args=(fallback,))
+        rep = synthesize(core, device, target, build_dir, seed=seed)
     except SynthesisError as e:
         row = {"device": device, "error": str(e).splitlines()[0],
                "build_dir": str(build_dir), "runtime_s": round(time.monotonic() - t0, 1)}
     else:
         row = _figures(rep, device, target, build_dir, time.monotonic() - t0)
-        row["yosys_fallback"] = fallback
+        row["yosys_dff_fallback"] = "-dff" in (Path(build_dir) / "synth.ys").read_text()
     write_json(saved, {"key": key, "row": row})
     return row
 

@@ -366,13 +366,27 @@ def synthesize(design_or_verilog, device: str | Device, freq_mhz: float, build_d
     # 2. Yosys.
     synth_cmd = f"synth_{dev.family}"
     opts = [*dev.synth_args, *synth_args]
-    script = [_read_cmd(s, build_dir) for s in sources]
-    script.append(shlex.join([synth_cmd, "-top", top, *opts, "-json", "synth.json"]))
-    script.append("tee -q -o stat.json stat -json")
-    (build_dir / "synth.ys").write_text("\n".join(script) + "\n")
     files.update(yosys_script=build_dir / "synth.ys", yosys_log=build_dir / "yosys.log",
                  netlist=build_dir / "synth.json", stat=build_dir / "stat.json")
-    times = {"yosys": _run("yosys", ["synth.ys"], build_dir / "yosys.log", build_dir, timeout)}
+
+    def run_yosys(extra):
+        script = [_read_cmd(s, build_dir) for s in sources]
+        script.append(shlex.join([synth_cmd, "-top", top, *opts, *extra,
+                                  "-json", "synth.json"]))
+        script.append("tee -q -o stat.json stat -json")
+        (build_dir / "synth.ys").write_text("\n".join(script) + "\n")
+        return _run("yosys", ["synth.ys"], build_dir / "yosys.log", build_dir, timeout)
+
+    try:
+        times = {"yosys": run_yosys([])}
+    except SynthesisError as e:
+        # YoWASP Yosys 0.70's ABC9 sometimes exits with status 1 and no
+        # message, depending on the netlist (the log ends at "Executing
+        # ABC9"). ABC9 with -dff (it then sees the flip-flops too) has always
+        # got through such a netlist; the script left in synth.ys shows it.
+        if "-dff" in opts or "ABC9" not in (e.tail or ""):
+            raise
+        times = {"yosys": run_yosys(["-dff"])}
 
     def make_report(pnr_report):
         report = build_report(dev, top=top, freq_mhz=freq_mhz, seed=seed,
