@@ -8,7 +8,7 @@ from __future__ import annotations
 
 __all__ = ["act_range", "max_nonzeros", "acc_range", "signed_width", "acc_width",
            "MULT_BITS", "SHIFT_MAX", "FLOAT_EXACT_BITS", "mult_range", "add_range",
-           "requant_width"]
+           "requant_width", "product_range", "dense_acc_range"]
 
 #: Bits of a requantization multiplier ``M_r`` (two's complement).
 MULT_BITS = 16
@@ -60,6 +60,25 @@ def acc_width(row_len: int, n: int, k: int, act_width: int, act_signed: bool) ->
     """W: bits of the signed accumulator that can never wrap for rows of up
     to ``row_len`` weights coded (N, K) with A-bit activations."""
     return signed_width(*acc_range(row_len, n, k, act_width, act_signed))
+
+
+def product_range(a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int]:
+    """Inclusive (lo, hi) of ``x * y`` for ``x`` in ``a`` and ``y`` in ``b``
+    (both inclusive ranges): the extremes are products of the endpoints."""
+    ends = [x * y for x in a for y in b]
+    return min(ends), max(ends)
+
+
+def dense_acc_range(row_len: int, weight_range: tuple[int, int], act_width: int,
+                    act_signed: bool) -> tuple[int, int]:
+    """Inclusive (lo, hi) of ``sum_j w_j x_j`` over a dense row of ``row_len``
+    weights in ``weight_range`` and A-bit activations: ``row_len`` times the
+    per-weight product range (weight range x activation range). Padding
+    weights are zero, so a row never has more than ``row_len`` products."""
+    if isinstance(row_len, bool) or not isinstance(row_len, int) or row_len < 1:
+        raise ValueError(f"row length must be a positive integer, not {row_len!r}")
+    lo, hi = product_range(tuple(weight_range), act_range(act_width, act_signed))
+    return row_len * min(lo, 0), row_len * max(hi, 0)
 
 
 def mult_range() -> tuple[int, int]:

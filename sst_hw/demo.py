@@ -23,8 +23,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import numpy as np
-
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "digits.sst"
 T0 = time.monotonic()
 

@@ -31,7 +31,8 @@ import numpy as np
 from . import arith
 from .codebook import Codebook
 
-__all__ = ["Layer", "Network", "LayerTrace", "METHODS"]
+__all__ = ["Layer", "Network", "LayerTrace", "METHODS", "dense_accumulate",
+           "dense_accumulate_codes"]
 
 #: Ways :meth:`Layer.accumulate` may compute the dot products.
 METHODS = ("auto", "float", "int")
@@ -595,6 +596,78 @@ def _random_codes(cb: Codebook, rng, out: int, features: int) -> np.ndarray:
             v[:, rem:] = 0
             codes[:, -1] = cb.encode(v)
     return codes.astype(np.int64)
+
+
+# -- dense baselines (issue #7) ----------------------------------------------------------------
+
+def dense_accumulate(weights, x) -> np.ndarray:
+    """Exact dot products ``acc_r = sum_j w_rj x_j`` of a dense integer layer.
+
+    The oracle of the dense baseline engines (:mod:`sst_hw.dense`), with the
+    same contract as :meth:`Layer.accumulate`: exact, int64.
+
+    Parameters
+    ----------
+    weights : int array (out_features, in_features)
+        Any integer weights (int8, ternary, ...).
+    x : int array (batch, in_features) or (in_features,)
+        Input activations.
+
+    Returns
+    -------
+    int64 array (batch, out_features). A ``ValueError`` when the worst case
+    (``in_features * max|w| * max|x|``, every partial sum included) could
+    leave int64.
+    """
+    w = np.asarray(weights)
+    if w.dtype == object or not np.issubdtype(w.dtype, np.integer):
+        raise ValueError(f"weights must be an integer array, not dtype {w.dtype}")
+    if w.ndim != 2:
+        raise ValueError(f"weights must have shape (out_features, in_features), not {w.shape}")
+    x = _as_batch(x, w.shape[1])
+    if w.size and w.dtype == np.uint64 and int(w.max()) > _INT64_MAX:
+        raise ValueError(f"weight {int(w.max())} does not fit int64")
+    w = w.astype(np.int64)
+    if w.size and x.size:
+        wmax = max(abs(int(w.min())), abs(int(w.max())))
+        xmax = max(abs(int(x.min())), abs(int(x.max())))
+        bound = w.shape[1] * wmax * xmax
+        if bound > _INT64_MAX:
+            raise ValueError(f"dot products up to {bound} in magnitude overflow int64")
+    # Integer matmul: exact (NumPy does not route integers through BLAS).
+    return x @ w.T
+
+
+def dense_accumulate_codes(fmt, codes, x) -> np.ndarray:
+    """:func:`dense_accumulate` of a layer given as code words of ``fmt``.
+
+    Parameters
+    ----------
+    fmt : sst_hw.dense.WeightFormat
+    codes : int array (out_features, subvectors)
+        One code word per N weights, the last subvector zero-padded.
+    x : int array (batch, in_features) or (in_features,)
+        ``in_features`` in ``(subvectors - 1) * N + 1 .. subvectors * N``.
+
+    Returns
+    -------
+    int64 array (batch, out_features). Padding weights must be zero.
+    """
+    from .dense import WeightFormat
+    if not isinstance(fmt, WeightFormat):
+        raise TypeError(f"fmt must be a WeightFormat, not {fmt!r}")
+    c = np.asarray(codes)
+    if c.ndim != 2:
+        raise ValueError(f"codes must have shape (out_features, subvectors), not {c.shape}")
+    w = fmt.unpack(c).reshape(c.shape[0], c.shape[1] * fmt.n)
+    features = np.shape(x)[-1] if np.ndim(x) else 0
+    if not (c.shape[1] - 1) * fmt.n < features <= c.shape[1] * fmt.n:
+        raise ValueError(f"{c.shape[1]} subvectors of {fmt.n} weights need "
+                         f"{(c.shape[1] - 1) * fmt.n + 1}..{c.shape[1] * fmt.n} inputs, "
+                         f"not {features}")
+    if w[:, features:].any():
+        raise ValueError("padding weights (beyond the inputs) must be zero")
+    return dense_accumulate(w[:, :features], x)
 
 
 def _calibrate(acc, out_range, acc_w, rng, shift_mode, negative_mults):

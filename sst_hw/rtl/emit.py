@@ -1,4 +1,4 @@
-"""Verilog and JSON sidecar of an :class:`~.engine.SSTEngine`.
+"""Verilog and JSON sidecar of an :class:`~.engine.SSTEngine` or a dense baseline engine.
 
 The sidecar is the contract for anyone who instantiates the core (DESIGN.md
 section 3): module name, parameters, ports, the bit offset and width of every
@@ -40,6 +40,9 @@ payload field, latency and the codebook. Schema (``format``
                                  "element": {"width": 17, "signed": true}}}}},
       "latency": {"cycles": 6, "definition": "clock edges from the edge that accepts ..."},
       "throughput": {"beats_per_cycle": 1, "weights_per_beat": 64},
+      "weights": {"kind": "sst", "n": 8, "k": 2, "variant": "full", "assignment": "enum",
+                  "code_bits": 8, "bits_per_weight": 1.0, "signed": true, "range": [-1, 1],
+                  "zero_code": 0},
       "codebook": {"variant": "full", "assignment": "enum", "bits": 8,
                    "n": 8, "k": 2, "zero_code": 0,
                    "vectors": [[0, 0, 0, 0, 0, 0, 0, 0], [1, 0, 0, 0, 0, 0, 0, 0],
@@ -51,6 +54,24 @@ A field of ``shape`` ``[d0, d1]`` holds element ``[a][b]`` at bit
 payload port); signed elements are two's complement. ``vectors[c]`` is the
 ternary vector (N integers in {-1, 0, 1}) of code value ``c``, ``null`` for
 an unused value.
+
+The dense baselines (:mod:`.dense_engine`, ``sst-hw generate --weights
+int8|ternary``) have the same schema, with their own ``parameters``
+(``weights``, ``n``, ``weight_width``, ``dsp_mults``, ``pe``, ...) and no
+``codebook`` (2^64 values for 8 int8 weights); their ``weights`` section
+says how to read a code word: weight ``j`` is the field at bits ``[j*b,
+(j+1)*b)`` with ``b = bits_per_weight``, ``code_bits = N*b``::
+
+      "weights": {"kind": "int8", "bits_per_weight": 8, "signed": true, "n": 8,
+                  "code_bits": 64, "zero_code": 0, "range": [-128, 127]}
+      "weights": {"kind": "ternary2", "bits_per_weight": 2, "signed": true, "n": 8,
+                  "code_bits": 16, "zero_code": 0, "range": [-1, 1],
+                  "encoding": {"-1": 3, "0": 0, "1": 1},   # weight -> field written
+                  "decode": [0, 1, 0, -1]}                 # field value -> weight
+
+``int8`` fields are two's complement (``bits_per_weight`` may be 2..16);
+``ternary2`` fields are read through ``decode`` (``10`` reads as 0 but is
+never written).
 """
 
 from __future__ import annotations
@@ -65,16 +86,21 @@ from amaranth.hdl import Shape
 from amaranth.lib import data, wiring
 
 from ..codebook import MAX_TABLE_BITS
+from .dense_engine import DenseIntEngine, DenseTernaryEngine
 from .engine import SSTEngine
 
 __all__ = ["SIDECAR_FORMAT", "SIDECAR_VERSION", "MAX_SIDECAR_CODE_BITS", "DEFAULT_MODULE_NAME",
-           "describe_layout", "engine_ports", "engine_sidecar", "engine_verilog", "write_engine"]
+           "ENGINE_TYPES", "describe_layout", "engine_ports", "engine_sidecar", "engine_verilog",
+           "weights_section", "write_engine"]
 
 SIDECAR_FORMAT = "sst-hw/engine"
 SIDECAR_VERSION = 1
 #: Widest code whose table of 2^B vectors the sidecar lists.
 MAX_SIDECAR_CODE_BITS = MAX_TABLE_BITS
 DEFAULT_MODULE_NAME = "sst_engine"
+
+#: The engines this module emits (one stream interface, one sidecar schema).
+ENGINE_TYPES = (SSTEngine, DenseIntEngine, DenseTernaryEngine)
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -98,7 +124,7 @@ def describe_layout(layout: data.StructLayout) -> dict:
     return out
 
 
-def engine_ports(engine: SSTEngine) -> list:
+def engine_ports(engine) -> list:
     """Verilog ports of ``engine``: ``[{"name", "direction", "width"}]``, clock
     and reset first, then the stream members as Amaranth names them."""
     ports = [{"name": "clk", "direction": "input", "width": 1},
@@ -115,22 +141,36 @@ def _stream_info(name: str, direction: str, layout) -> dict:
             "payload": f"{name}__payload", "width": layout.size, "fields": describe_layout(layout)}
 
 
-def engine_sidecar(engine: SSTEngine, name: str = DEFAULT_MODULE_NAME,
+def weights_section(engine) -> dict:
+    """The sidecar's ``weights`` section: how a code word holds N weights."""
+    if isinstance(engine, SSTEngine):
+        cb = engine.codebook
+        return {"kind": "sst", "n": cb.n, "k": cb.k, "variant": cb.variant,
+                "assignment": cb.assignment, "code_bits": cb.bits,
+                "bits_per_weight": cb.bits / cb.n, "signed": True, "range": [-1, 1],
+                "zero_code": cb.zero_code}
+    return engine.weights.sidecar()
+
+
+def engine_sidecar(engine, name: str = DEFAULT_MODULE_NAME,
                    verilog_file: str | None = None) -> dict:
-    """The JSON sidecar of ``engine`` emitted as module ``name`` (see the
-    module docstring for the schema). Raises ``ValueError`` when the code is
-    too wide to list its table (more than 2^20 code values)."""
+    """The JSON sidecar of ``engine`` (an :data:`ENGINE_TYPES` instance) emitted
+    as module ``name`` (see the module docstring for the schema). Raises
+    ``ValueError`` when an SST code is too wide to list its table (more than
+    2^20 code values)."""
+    _check_engine(engine)
     check_module_name(engine, name)
-    cb = engine.codebook
-    if cb.bits > MAX_SIDECAR_CODE_BITS:
+    sst = isinstance(engine, SSTEngine)
+    if sst and engine.codebook.bits > MAX_SIDECAR_CODE_BITS:
+        cb = engine.codebook
         raise ValueError(
             f"codes of {cb.bits} bits ({cb.describe_short()}) are too wide for the sidecar's "
             f"code table (at most {MAX_SIDECAR_CODE_BITS} bits, 2^{MAX_SIDECAR_CODE_BITS} "
             f"entries): use a smaller N or K")
     params = dict(engine.params)
-    params["code_bits"] = cb.bits
+    params["code_bits"] = engine.code_bits
     params["acc_width"] = engine.acc_width
-    return {
+    side = {
         "format": SIDECAR_FORMAT,
         "version": SIDECAR_VERSION,
         "module": name,
@@ -149,13 +189,23 @@ def engine_sidecar(engine: SSTEngine, name: str = DEFAULT_MODULE_NAME,
         },
         "throughput": {"beats_per_cycle": 1,
                        "weights_per_beat": engine.pe * engine.simd * engine.n},
-        "codebook": {"variant": cb.variant, "assignment": cb.assignment, "bits": cb.bits,
-                     "n": cb.n, "k": cb.k, "zero_code": cb.zero_code,
-                     "vectors": cb.vector_list()},
+        "weights": weights_section(engine),
     }
+    if sst:
+        cb = engine.codebook
+        side["codebook"] = {"variant": cb.variant, "assignment": cb.assignment, "bits": cb.bits,
+                            "n": cb.n, "k": cb.k, "zero_code": cb.zero_code,
+                            "vectors": cb.vector_list()}
+    return side
 
 
-def check_module_name(engine: SSTEngine, name: str) -> str:
+def _check_engine(engine):
+    if not isinstance(engine, ENGINE_TYPES):
+        raise TypeError(f"engine must be one of {', '.join(t.__name__ for t in ENGINE_TYPES)}, "
+                        f"not {engine!r}")
+
+
+def check_module_name(engine, name: str) -> str:
     """``name`` if it is a usable Verilog module name for ``engine``."""
     if not isinstance(name, str) or not _IDENT.match(name):
         raise ValueError(f"module name must be a Verilog identifier ([A-Za-z_][A-Za-z0-9_]*), "
@@ -165,7 +215,7 @@ def check_module_name(engine: SSTEngine, name: str) -> str:
     return name
 
 
-def engine_verilog(engine: SSTEngine, name: str = DEFAULT_MODULE_NAME) -> str:
+def engine_verilog(engine, name: str = DEFAULT_MODULE_NAME) -> str:
     """Verilog text of ``engine`` as module ``name`` (ports ``clk``, ``rst``, ...)."""
     check_module_name(engine, name)
     return verilog.convert(engine, name=name, emit_src=False)
@@ -195,7 +245,7 @@ def dumps_sidecar(sidecar: dict) -> str:
     return _dumps(sidecar) + "\n"
 
 
-def write_engine(engine: SSTEngine, verilog_path, json_path=None, *,
+def write_engine(engine, verilog_path, json_path=None, *,
                  name: str = DEFAULT_MODULE_NAME) -> tuple[Path, Path]:
     """Write ``engine``'s Verilog to ``verilog_path`` and its sidecar to
     ``json_path`` (default: the same path with suffix ``.json``).

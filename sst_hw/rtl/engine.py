@@ -10,9 +10,10 @@ from ..arith import acc_range, act_range, signed_width
 from ..codebook import ASSIGNMENTS, VARIANTS, Codebook
 from ._util import check_bool, check_choice, check_int, checked_init
 from .accumulator import AccumulatorBank, acc_layout
-from .adder_tree import AdderTree, tree_latency, tree_sum_width
+from .adder_tree import tree_latency, tree_sum_width
 from .decoder import CodeDecoder, check_rom, slot_plan
 from .lane import SignSelectLane, term_range
+from .row_pipeline import delay_flags, row_flow_control, trees_into_accumulators
 
 __all__ = ["SSTEngine", "input_layout", "DEFAULT_MAX_ROW_LEN", "MAX_ACC_WIDTH"]
 
@@ -173,22 +174,7 @@ class SSTEngine(wiring.Component):
         m = Module()
         pe, simd, k = self.pe, self.simd, self.k
 
-        # Flow control: rows accepted (their `last` beat) and not yet emitted.
-        depth = self.out_depth
-        pending = Signal(range(depth + 1))
-        ready = Signal(init=1)   # a register: o.ready never reaches i.ready combinationally
-        accept = Signal()
-        close = Signal()
-        emit = Signal()
-        m.d.comb += [
-            self.i.ready.eq(ready),
-            accept.eq(self.i.valid & ready),
-            close.eq(accept & self.i.p.last),
-            emit.eq(self.o.valid & self.o.ready),
-        ]
-        pending_next = Signal(range(depth + 2))
-        m.d.comb += pending_next.eq(pending + close - emit)
-        m.d.sync += [pending.eq(pending_next), ready.eq(pending_next < depth)]
+        accept, close = row_flow_control(m, self.i, self.o, self.out_depth)
 
         # Decode the codes (1 or 2 cycles); delay activations, valid and last alongside.
         # Data registers capture every cycle (no enable); only valid bits gate state.
@@ -205,7 +191,7 @@ class SSTEngine(wiring.Component):
             act2 = Signal.like(act1, reset_less=True, name="act2")
             m.d.sync += act2.eq(act1)
             act1 = act2
-            valid, last = self._delay(m, valid, last, 1, "dec")
+            valid, last = delay_flags(m, valid, last, 1, "dec")
 
         # Sign-select lanes, one per PE x subvector.
         terms = [[] for _ in range(pe)]
@@ -219,34 +205,10 @@ class SSTEngine(wiring.Component):
                 terms[p].extend(lane.terms[i] for i in range(k))
                 corrs[p].extend(lane.corr[i] for i in range(k))
         if self.select_reg:
-            valid, last = self._delay(m, valid, last, 1, "sel")
+            valid, last = delay_flags(m, valid, last, 1, "sel")
 
-        # Adder trees, one per PE.
-        trees = []
-        for p in range(pe):
-            tree = AdderTree(k * simd, self._trange, self.acc_width,
-                             stage_levels=self.tree_stage_levels)
-            m.submodules[f"tree_{p}"] = tree
-            for j, t in enumerate(terms[p]):
-                m.d.comb += tree.terms[j].eq(t)
-            m.d.comb += tree.cins.eq(Cat(*corrs[p]))
-            trees.append(tree)
-        valid, last = self._delay(m, valid, last, self._tree_latency, "tree")
-
-        # Accumulators and output queue.
-        bank = AccumulatorBank(pe, self._tree_width, self.acc_width, depth=depth)
-        m.submodules.acc = bank
-        m.d.comb += [bank.valid.eq(valid), bank.last.eq(last)]
-        for p, tree in enumerate(trees):
-            m.d.comb += [bank.addend[p].eq(tree.sum), bank.cin[p].eq(tree.cout)]
-        wiring.connect(m, wiring.flipped(self.o), bank.o)
+        trees_into_accumulators(m, terms, [Cat(*c) for c in corrs], self._trange,
+                                self.acc_width, stage_levels=self.tree_stage_levels,
+                                valid=valid, last=last, tree_latency=self._tree_latency,
+                                depth=self.out_depth, o=self.o)
         return m
-
-    @staticmethod
-    def _delay(m, valid, last, cycles, name):
-        for c in range(cycles):
-            v = Signal(name=f"{name}_v{c}")
-            lst = Signal(name=f"{name}_l{c}")
-            m.d.sync += [v.eq(valid), lst.eq(last)]
-            valid, last = v, lst
-        return valid, last

@@ -1,4 +1,4 @@
-"""cocotb testbench of a generated SST engine, driven by its JSON sidecar alone.
+"""cocotb testbench of a generated engine (SST or dense), driven by its JSON sidecar alone.
 
 Run it through :func:`sst_hw.sim.runner.run_tests` with a configuration::
 
@@ -9,7 +9,8 @@ Run it through :func:`sst_hw.sim.runner.run_tests` with a configuration::
 
 Everything about the DUT comes from the sidecar: port names, the offset and
 width of every payload field, the latency, the parameters ``max_row_len``
-and the codebook vectors, from which the model computes each expected
+and the weight format (SST codebook vectors, or the dense ``int8`` /
+``ternary2`` fields), from which the model computes each expected
 accumulator as the exact integer dot product (Python ints). Every output
 beat is compared bit for bit with the packed expected payload.
 
@@ -60,17 +61,43 @@ class EngineModel:
         assert fi["act"].shape == [self.simd, self.n], fi["act"].shape
         assert fi["code"].shape == [self.pe, self.simd], fi["code"].shape
         assert acc.shape == [self.pe], acc.shape
-        self.used_codes = np.flatnonzero(side.used)
+        self.kind = side.kind
+        if self.kind == "sst":
+            self.used_codes = np.flatnonzero(side.used)
+            self._nonzeros = np.abs(side.vectors).sum(axis=1)
         self._tail_codes = {}
 
     def codes_for(self, width: int) -> np.ndarray:
-        """Used codes whose vector is zero beyond the first ``width`` positions."""
+        """SST: used codes whose vector is zero beyond the first ``width`` positions."""
         if width >= self.n:
             return self.used_codes
         if width not in self._tail_codes:
             ok = self.side.used & ~self.side.vectors[:, width:].any(axis=1)
             self._tail_codes[width] = np.flatnonzero(ok)
         return self._tail_codes[width]
+
+    def random_code(self, width: int) -> int:
+        """A random code word whose weights beyond the first ``width`` are zero:
+        a codebook member for SST; random bits in the first ``width`` fields
+        for dense kinds (every field value, ternary2's unused ``10`` included)."""
+        if self.kind == "sst":
+            return int(self.rng.choice(self.codes_for(width)))
+        bits = min(width, self.n) * self.side.bits_per_weight
+        return self.rng.getrandbits(bits) if bits else 0
+
+    def extreme_code(self, width: int, sign: int, big: int) -> int:
+        """A code word for ``width`` weights that drives a row of activations
+        ``big`` hard towards ``sign``. SST: the most non-zeros, all of sign
+        ``sign``. Dense: every weight the end of the weight range that makes
+        ``w * big`` largest in the direction ``sign`` (the extreme products:
+        most negative weight x most negative or most positive activation)."""
+        if self.kind == "sst":
+            ok = self.codes_for(width)
+            vec = self.side.vectors[ok]
+            good = ok[~(vec == -sign).any(axis=1)]          # only `sign` non-zeros
+            return int(good[np.argmax(self._nonzeros[good])])
+        w = max(self.side.weight_range, key=lambda v: sign * v * big)
+        return self.side.encode([w] * width + [0] * (self.n - width))
 
     def random_act(self):
         return [[self.rng.randint(self.act_lo, self.act_hi) for _ in range(self.n)]
@@ -93,13 +120,11 @@ class EngineModel:
                     continue          # padding subvector: zero code
                 width = min(n, row_len - sub * n)
                 for p in range(self.pe):
-                    if code_fn:
-                        c = code_fn(p, width)
-                    else:
-                        c = int(self.rng.choice(self.codes_for(width)))
+                    c = code_fn(p, width) if code_fn else self.random_code(width)
                     code[p][s] = c
-                    vec = self.side.vectors[c]
-                    acc[p] += sum(int(vec[j]) * act[s][j] for j in range(n) if vec[j])
+                    vec = self.side.decode(c)
+                    assert not any(vec[width:]), f"code {c} has weights beyond {width}"
+                    acc[p] += sum(vec[j] * act[s][j] for j in range(n) if vec[j])
             beats.append((act, code, int(b == nbeats - 1)))
         for v in acc:
             assert self.acc_lo <= v <= self.acc_hi, f"model value {v} exceeds the accumulator"
@@ -265,29 +290,29 @@ async def test_long_rows_stalls(dut):
 
 @cocotb.test(timeout_time=100, timeout_unit="ms")
 async def test_extremes(dut):
-    """Rows of max_row_len weights at the largest |activation| with every
-    non-zero of one sign: the accumulators' full range."""
+    """Rows of max_row_len weights at the largest |activation| (and, when
+    signed, also at the most positive one) with every weight pushing one way
+    (SST: every non-zero of one sign; dense: the end of the weight range with
+    the extreme product, e.g. -128 x -128 and -128 x 127 for int8 x signed
+    int8): the accumulators' full range, so an overflow would show."""
     tb = TB(dut, p_idle=0.1, p_stall=0.2, seed_offset=6)
     await tb.start()
     m, side = tb.model, tb.side
-    big = m.act_lo if m.act_signed else m.act_hi
-    nz = np.abs(side.vectors).sum(axis=1)
-
-    def best(width, sign):
-        ok = m.codes_for(width)
-        vec = side.vectors[ok]
-        good = ok[~(vec == -sign).any(axis=1)]          # only `sign` non-zeros
-        return int(good[np.argmax(nz[good])])
-
+    # the largest |activation|, and for signed ones the most positive too
+    bigs = [m.act_lo, m.act_hi] if m.act_signed else [m.act_hi]
     rows = []
-    for sign in (1, -1):
-        signs = [sign if p % 2 == 0 else -sign for p in range(m.pe)]
-        rows.append(m.row(m.max_row_len, act_fn=lambda: [[big] * m.n for _ in range(m.simd)],
-                          code_fn=lambda p, w, signs=signs: best(w, signs[p])))
+    for big in bigs:
+        for sign in (1, -1):
+            signs = [sign if p % 2 == 0 else -sign for p in range(m.pe)]
+            rows.append(m.row(m.max_row_len,
+                              act_fn=lambda big=big: [[big] * m.n for _ in range(m.simd)],
+                              code_fn=lambda p, w, signs=signs, big=big:
+                                  m.extreme_code(w, signs[p], big)))
     # and a random-length extreme row
+    big = bigs[0]
     rows.append(m.row(m.rng.randint(1, m.max_row_len),
                       act_fn=lambda: [[big] * m.n for _ in range(m.simd)],
-                      code_fn=lambda p, w: best(w, 1 if p % 2 else -1)))
+                      code_fn=lambda p, w: m.extreme_code(w, 1 if p % 2 else -1, big)))
     await tb.run_rows(rows)
     fields = side.streams["o"].fields["acc"]
     got = fields.unpack(tb.sink.received[0][2])

@@ -2,8 +2,8 @@
 
 Pure Python and NumPy: no Amaranth, no cocotb. A testbench that knows only
 the sidecar (see :mod:`sst_hw.rtl.emit` for the schema) drives the Verilog
-with :class:`PayloadCodec` and computes expected values from
-:attr:`Sidecar.vectors`.
+with :class:`PayloadCodec` and computes expected values from the weights
+that :meth:`Sidecar.decode` reads out of each code word.
 """
 
 from __future__ import annotations
@@ -107,16 +107,31 @@ class PayloadCodec:
 
 
 class Sidecar:
-    """A loaded sidecar: module, ports, stream codecs, latency and codebook.
+    """A loaded sidecar: module, ports, stream codecs, latency and weight format.
+
+    Works for the three engine kinds (the ``weights`` section's ``kind``):
+    ``"sst"`` (codebook table; sidecars written before the ``weights``
+    section existed are SST), ``"int8"`` and ``"ternary2"`` (dense: each
+    weight a field of ``bits_per_weight`` bits of the code word).
 
     Attributes
     ----------
     data : dict
         The raw JSON.
     streams : dict of PayloadCodec
-    vectors : int64 array (2^B, N)
+    kind : str
+        ``"sst"``, ``"int8"`` or ``"ternary2"``.
+    weights : dict
+        The ``weights`` section.
+    n, code_bits, zero_code : int
+        Weights per code word, bits per code word, the zero subvector's code.
+    weight_range : (int, int)
+        Inclusive range of one weight.
+    bits_per_weight : int, dense kinds only
+        ``b``: weight ``j`` is the field at bits ``[j*b, (j+1)*b)`` of a code.
+    vectors : int64 array (2^B, N), SST only (``None`` for dense kinds)
         Ternary vector of each code value (zeros where unused).
-    used : bool array (2^B,)
+    used : bool array (2^B,), SST only (``None`` for dense kinds)
     """
 
     def __init__(self, data: dict, path: Path | None = None):
@@ -129,7 +144,16 @@ class Sidecar:
         self.reset = data["reset"]["port"]
         self.reset_active_high = data["reset"].get("active", "high") == "high"
         self.streams = {name: PayloadCodec(info) for name, info in data["streams"].items()}
-        cb = data["codebook"]
+        self.weights = dict(data.get("weights") or {"kind": "sst"})
+        self.kind = self.weights["kind"]
+        self.vectors = self.used = None
+        if self.kind == "sst":
+            self._load_codebook(data["codebook"])
+            self.weight_range = (-1, 1)
+        else:
+            self._load_dense(self.weights)
+
+    def _load_codebook(self, cb: dict):
         self.code_bits = int(cb["bits"])
         vecs = cb["vectors"]
         if len(vecs) != 1 << self.code_bits:
@@ -144,6 +168,69 @@ class Sidecar:
         self.zero_code = int(cb.get("zero_code", zero[0]))
         if not (self.used[self.zero_code] and not self.vectors[self.zero_code].any()):
             raise ValueError(f"zero_code {self.zero_code} does not decode to the zero vector")
+
+    def _load_dense(self, w: dict):
+        if self.kind not in ("int8", "ternary2"):
+            raise ValueError(f"unknown weight kind {self.kind!r} (sst, int8 or ternary2)")
+        self.n = int(w["n"])
+        self.bits_per_weight = int(w["bits_per_weight"])
+        self.code_bits = int(w.get("code_bits", self.n * self.bits_per_weight))
+        if self.code_bits != self.n * self.bits_per_weight:
+            raise ValueError(f"code_bits {self.code_bits} != n {self.n} x bits_per_weight "
+                             f"{self.bits_per_weight}")
+        self.zero_code = int(w.get("zero_code", 0))
+        b = self.bits_per_weight
+        if "decode" in w:
+            self._field_values = [int(v) for v in w["decode"]]
+            if len(self._field_values) != 1 << b:
+                raise ValueError(f"decode lists {len(self._field_values)} values, not 2^{b}")
+            if "encoding" in w:
+                self._field_of = {int(k): int(v) for k, v in w["encoding"].items()}
+            else:   # the lowest field value of each weight
+                self._field_of = {v: f for f, v in reversed(list(enumerate(self._field_values)))}
+        elif w.get("signed", True):
+            self._field_values = [v - (1 << b) if v >> (b - 1) else v for v in range(1 << b)]
+            self._field_of = None
+        else:
+            self._field_values = list(range(1 << b))
+            self._field_of = None
+        self.weight_range = (min(self._field_values), max(self._field_values))
+        if any(self.decode(self.zero_code)):
+            raise ValueError(f"zero_code {self.zero_code} does not decode to the zero vector")
+
+    def decode(self, code: int) -> list:
+        """The N integer weights of code word ``code``."""
+        code = int(code)
+        if not 0 <= code < 1 << self.code_bits:
+            raise ValueError(f"code {code} is outside 0..2^{self.code_bits}-1")
+        if self.kind == "sst":
+            if not self.used[code]:
+                raise ValueError(f"code {code} is not a codebook member")
+            return [int(v) for v in self.vectors[code]]
+        b = self.bits_per_weight
+        mask = (1 << b) - 1
+        return [self._field_values[(code >> (j * b)) & mask] for j in range(self.n)]
+
+    def encode(self, weights) -> int:
+        """The code word of N integer ``weights`` (for SST, the first code whose
+        vector they are); a ``ValueError`` if there is none."""
+        weights = [int(v) for v in weights]
+        if len(weights) != self.n:
+            raise ValueError(f"a code word holds {self.n} weights, not {len(weights)}")
+        if self.kind == "sst":
+            hit = np.flatnonzero(self.used & (self.vectors == weights).all(axis=1))
+            if not len(hit):
+                raise ValueError(f"{weights} is not in the codebook")
+            return int(hit[0])
+        lo, hi = self.weight_range
+        code = 0
+        for j, v in enumerate(weights):
+            if not lo <= v <= hi:
+                raise ValueError(f"weight {v} is outside {lo}..{hi}")
+            field = (self._field_of[v] if self._field_of is not None
+                     else v & ((1 << self.bits_per_weight) - 1))
+            code |= field << (j * self.bits_per_weight)
+        return code
 
     @classmethod
     def load(cls, path) -> "Sidecar":

@@ -1,0 +1,306 @@
+"""Dense baseline engines (issue #7): int8 multiply-accumulate and 2-bit ternary.
+
+They exist to be compared side by side with :class:`~.engine.SSTEngine`, so
+they have exactly its stream interface (:func:`~.engine.input_layout`,
+:func:`~.accumulator.acc_layout`, registered ``i.ready``, an output queue of
+``out_depth`` rows), its latency definition and its accumulator width rule
+(the worst case over ``max_row_len`` weights can never wrap), and they reuse
+its :class:`~.adder_tree.AdderTree` and :class:`~.accumulator.AccumulatorBank`.
+Only the weights differ: every weight is stored (no sparsity), as
+:mod:`sst_hw.dense` formats pack them.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Module, Shape, Signal, signed
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..arith import act_range, dense_acc_range, product_range, signed_width
+from ..dense import KINDS, WeightFormat
+from ._util import check_bool, check_int, checked_init, range_width
+from .accumulator import AccumulatorBank, acc_layout
+from .adder_tree import tree_latency, tree_sum_width
+from .engine import DEFAULT_MAX_ROW_LEN, MAX_ACC_WIDTH, input_layout
+from .lane import term_range
+from .multiplier import LUTMultiplier, product_shape
+from .row_pipeline import delay_flags, row_flow_control, trees_into_accumulators
+
+__all__ = ["DenseIntEngine", "DenseTernaryEngine", "dense_engine", "DENSE_KINDS"]
+
+#: Weight kinds of :func:`dense_engine` (the :mod:`sst_hw.dense` formats).
+DENSE_KINDS = KINDS
+
+
+class _DenseEngine(wiring.Component):
+    """Shared by both dense engines: parameters, flow control, the input
+    registers, the adder trees and the accumulators. A subclass supplies
+    :meth:`_terms`, one registered term (and carry) per weight."""
+
+    #: Pipeline stages between the input register and the adder trees.
+    _term_stages = 1
+
+    def _setup(self, fmt: WeightFormat, *, pe, simd, act_width, act_signed, max_row_len,
+               tree_stage_levels, out_depth):
+        self.weights = fmt
+        self.kind = fmt.kind
+        self.n = fmt.n
+        self.pe = check_int("pe", pe)
+        self.simd = check_int("simd", simd)
+        self.act_width = check_int("act_width", act_width, 1, 32)
+        self.act_signed = check_bool("act_signed", act_signed)
+        act_range(self.act_width, self.act_signed)   # signed activations need 2 bits
+        self.max_row_len = check_int("max_row_len", max_row_len)
+        self.tree_stage_levels = check_int("tree_stage_levels", tree_stage_levels, 0)
+        self.out_depth = check_int("out_depth", out_depth)
+
+        self.acc_range = dense_acc_range(self.max_row_len, fmt.weight_range, self.act_width,
+                                         self.act_signed)
+        self.acc_width = max(2, signed_width(*self.acc_range))
+        if self.acc_width > MAX_ACC_WIDTH:
+            raise ValueError(f"accumulators of {self.acc_width} bits (max_row_len "
+                             f"{self.max_row_len}) exceed the {MAX_ACC_WIDTH}-bit limit")
+        self.act_shape = signed(self.act_width) if self.act_signed else Shape(self.act_width)
+        self._terms_per_pe = self.simd * self.n
+        self._tree_latency = tree_latency(self._terms_per_pe, self.tree_stage_levels)
+        self._tree_width = tree_sum_width(self._terms_per_pe, self._term_range(),
+                                          self.acc_width)
+        self.latency = 1 + self._term_stages + self._tree_latency + AccumulatorBank.latency
+        self.in_layout = input_layout(self.n, self.simd, self.pe, self.act_shape, fmt.code_bits)
+        self.out_layout = acc_layout(self.pe, self.acc_width)
+        super().__init__({
+            "i": In(stream.Signature(self.in_layout)),
+            "o": Out(stream.Signature(self.out_layout)),
+        })
+
+    @property
+    def code_bits(self) -> int:
+        """B: bits per code word (N weights)."""
+        return self.weights.code_bits
+
+    def _common_params(self) -> dict:
+        return {"pe": self.pe, "simd": self.simd, "act_width": self.act_width,
+                "act_signed": self.act_signed, "max_row_len": self.max_row_len,
+                "tree_stage_levels": self.tree_stage_levels, "out_depth": self.out_depth}
+
+    def _term_range(self) -> tuple[int, int]:
+        raise NotImplementedError
+
+    def _terms(self, m, act, code):
+        """Per PE: the list of SIMD*N registered terms and a ``Cat`` of their carries."""
+        raise NotImplementedError
+
+    def elaborate(self, platform):
+        m = Module()
+        accept, close = row_flow_control(m, self.i, self.o, self.out_depth)
+
+        # Input registers: capture every cycle (no enable); only valid bits gate state.
+        act = Signal(self.in_layout["act"].shape, reset_less=True, name="act1")
+        code = Signal(self.in_layout["code"].shape, reset_less=True, name="code1")
+        valid = Signal(name="v1")
+        last = Signal(name="l1")
+        m.d.sync += [act.eq(self.i.p.act), code.eq(self.i.p.code),
+                     valid.eq(accept), last.eq(close)]
+
+        terms, cins = self._terms(m, act, code)
+        valid, last = delay_flags(m, valid, last, self._term_stages, "term")
+        trees_into_accumulators(m, terms, cins, self._term_range(), self.acc_width,
+                                stage_levels=self.tree_stage_levels, valid=valid, last=last,
+                                tree_latency=self._tree_latency, depth=self.out_depth,
+                                o=self.o)
+        return m
+
+
+class DenseIntEngine(_DenseEngine):
+    """Dense integer baseline: every weight a signed integer, multiplied.
+
+    Same interface and behaviour as :class:`~.engine.SSTEngine` (see there
+    for the stream protocol, flow control and ``out_depth``), except that
+    each code word holds N two's-complement weights of ``weight_width`` bits,
+    weight ``j`` at bits ``[j*b, (j+1)*b)`` (:class:`sst_hw.dense.WeightFormat`
+    ``"int8"``); the zero code is 0.
+
+    Pipeline (no stall inside; every stage carries a valid bit)::
+
+        i -> input register (1) -> multipliers (3, product register included)
+          -> adder trees (L_t) -> accumulators + output queue (1) -> o
+
+    Multipliers ``0 .. dsp_mults-1`` in PE-major order (multiplier ``(p*SIMD
+    + s)*N + j`` multiplies weight ``j`` of PE ``p``, subvector ``s``) are
+    written as ``*``, which Yosys maps to DSP blocks (SB_MAC16 on the UP5K
+    with ``synth_ice40 -dsp``, MULT18X18D on ECP5), followed by three
+    registers: an SB_MAC16 absorbs them (F/J/K/G, H and O) with its A/B
+    operand registers. The rest are :class:`~.multiplier.LUTMultiplier`
+    (no ``$mul``: always LUT logic) with two registers inside, then the
+    product register: about one adder level per cycle.
+
+    Why three registers after ``*`` and not one: Yosys 0.70's
+    ``ice40_dsp`` then packs the first adder-tree level into one SB_MAC16
+    of each pair, takes the neighbour's product register as that DSP's C/D
+    input register while the neighbour's DSP absorbs the same register, and
+    the netlist loses one product of each pair (C/D tied to x); a ``keep``
+    attribute on the products only moves the fault (found by simulating
+    the synthesized netlist with this testbench). With the output register
+    O taken by the product, no adder can be packed and the tree reads DSP
+    outputs.
+
+    Latency: ``latency = 5 + L_t`` cycles (same definition as SSTEngine),
+    ``L_t = ceil(ceil(log2(N*SIMD)) / tree_stage_levels)`` (0 for
+    ``tree_stage_levels=0`` or N*SIMD = 1); N=8, SIMD=1: 8 cycles.
+    Throughput one beat (PE*SIMD*N weights) per cycle.
+
+    Parameters
+    ----------
+    n : int
+        Weights per code word (subvector), 1..64.
+    weight_width : int
+        Bits per weight, 2..16 (default 8).
+    dsp_mults : int or None
+        How many multipliers use ``*`` (DSP blocks), 0..PE*SIMD*N; ``None``
+        (the default) for all.
+    pe, simd, act_width, act_signed, tree_stage_levels, out_depth
+        As for :class:`~.engine.SSTEngine`.
+    max_row_len : int
+        Longest row, in weights, that the accumulators hold without
+        overflow: W = width of :func:`sst_hw.arith.dense_acc_range`
+        (``max_row_len`` x the weight x activation product range).
+
+    Members
+    -------
+    i : ``In(stream.Signature(input_layout(n, simd, pe, A, N*weight_width)))``
+    o : ``Out(stream.Signature(acc_layout(pe, W)))``
+    """
+
+    _term_stages = 3
+
+    @checked_init
+    def __init__(self, n: int, *, weight_width: int = 8, dsp_mults: int | None = None,
+                 pe: int = 1, simd: int = 1, act_width: int = 8, act_signed: bool = False,
+                 max_row_len: int = DEFAULT_MAX_ROW_LEN, tree_stage_levels: int = 1,
+                 out_depth: int = 2):
+        self.weight_width = check_int("weight_width", weight_width, 2, 16)
+        self._setup(WeightFormat("int8", n, self.weight_width), pe=pe, simd=simd,
+                    act_width=act_width, act_signed=act_signed, max_row_len=max_row_len,
+                    tree_stage_levels=tree_stage_levels, out_depth=out_depth)
+        self.mults = self.pe * self.simd * self.n
+        self.dsp_mults = (self.mults if dsp_mults is None
+                          else check_int("dsp_mults", dsp_mults, 0, self.mults))
+        self.product_shape = product_shape(signed(self.weight_width), self.act_shape)
+
+    @property
+    def params(self) -> dict:
+        """The constructor arguments, JSON-ready (the sidecar's ``parameters``)."""
+        return {"weights": self.kind, "n": self.n, "weight_width": self.weight_width,
+                "dsp_mults": self.dsp_mults, **self._common_params()}
+
+    def _term_range(self):
+        return product_range(self.weights.weight_range,
+                             act_range(self.act_width, self.act_signed))
+
+    def _terms(self, m, act, code):
+        n, simd, ww = self.n, self.simd, self.weight_width
+        terms = [[] for _ in range(self.pe)]
+        for p in range(self.pe):
+            for s in range(simd):
+                for j in range(n):
+                    idx = (p * simd + s) * n + j
+                    x = act[s][j]
+                    w = code[p][s][j * ww:(j + 1) * ww].as_signed()
+                    prod = Signal(self.product_shape, reset_less=True, name=f"prod_{idx}")
+                    if idx < self.dsp_mults:
+                        # The DSP's three pipeline registers (see the class docstring).
+                        r1 = Signal(self.product_shape, reset_less=True, name=f"mul_{idx}_r1")
+                        r2 = Signal(self.product_shape, reset_less=True, name=f"mul_{idx}_r2")
+                        m.d.sync += [r1.eq(x * w), r2.eq(r1), prod.eq(r2)]
+                    else:
+                        mult = LUTMultiplier(self.act_shape, signed(ww), stages=2)
+                        m.submodules[f"mul_{idx}"] = mult
+                        m.d.comb += [mult.a.eq(x), mult.b.eq(w)]
+                        m.d.sync += prod.eq(mult.p)
+                    terms[p].append(prod)
+        return terms, [0] * self.pe
+
+
+class DenseTernaryEngine(_DenseEngine):
+    """Dense ternary baseline: every weight in {-1, 0, +1}, 2 bits, no multiplier.
+
+    Same interface and behaviour as :class:`~.engine.SSTEngine`, except that
+    each code word holds N weights of 2 bits, weight ``j`` at bits ``[2j,
+    2j+2)``: bit 0 = non-zero, bit 1 = sign (``00`` 0, ``01`` +1, ``11``
+    -1; ``10`` reads as 0 and is never produced, see
+    :class:`sst_hw.dense.WeightFormat` ``"ternary2"``). Each weight gates
+    and optionally inverts its own activation, the negation's ``+1`` riding
+    in the adder tree's carry-ins as in :class:`~.lane.SignSelectLane`; there
+    is no selection multiplexer since nothing is sparse.
+
+    Pipeline::
+
+        i -> input register (1) -> sign-select, term register (1)
+          -> adder trees (L_t) -> accumulators + output queue (1) -> o
+
+    Latency ``3 + L_t`` cycles (same definition as SSTEngine, ``L_t`` as
+    for :class:`DenseIntEngine`); throughput one beat (PE*SIMD*N weights)
+    per cycle.
+
+    Parameters
+    ----------
+    n : int
+        Weights per code word, 1..64.
+    pe, simd, act_width, act_signed, max_row_len, tree_stage_levels, out_depth
+        As for :class:`~.engine.SSTEngine` (W from
+        :func:`sst_hw.arith.dense_acc_range` with weights in -1..1, which is
+        SST's rule with K = N).
+
+    Members
+    -------
+    i : ``In(stream.Signature(input_layout(n, simd, pe, A, 2*N)))``
+    o : ``Out(stream.Signature(acc_layout(pe, W)))``
+    """
+
+    @checked_init
+    def __init__(self, n: int, *, pe: int = 1, simd: int = 1, act_width: int = 8,
+                 act_signed: bool = False, max_row_len: int = DEFAULT_MAX_ROW_LEN,
+                 tree_stage_levels: int = 1, out_depth: int = 2):
+        self._setup(WeightFormat("ternary2", n), pe=pe, simd=simd, act_width=act_width,
+                    act_signed=act_signed, max_row_len=max_row_len,
+                    tree_stage_levels=tree_stage_levels, out_depth=out_depth)
+
+    @property
+    def params(self) -> dict:
+        """The constructor arguments, JSON-ready (the sidecar's ``parameters``)."""
+        return {"weights": self.kind, "n": self.n, **self._common_params()}
+
+    def _term_range(self):
+        return term_range(self.act_width, self.act_signed)
+
+    def _terms(self, m, act, code):
+        tw = range_width(*self._term_range())
+        terms = [[] for _ in range(self.pe)]
+        cins = []
+        for p in range(self.pe):
+            corr = []
+            for s in range(self.simd):
+                for j in range(self.n):
+                    idx = (p * self.simd + s) * self.n + j
+                    nonzero, neg = code[p][s][2 * j], code[p][s][2 * j + 1]
+                    x = act[s][j]
+                    ext = x.as_signed() if self.act_signed else Cat(x, 0).as_signed()
+                    term = Signal(signed(tw), reset_less=True, name=f"term_{idx}")
+                    c = Signal(reset_less=True, name=f"corr_{idx}")
+                    m.d.sync += [term.eq((ext ^ neg.replicate(tw)) & nonzero.replicate(tw)),
+                                 c.eq(nonzero & neg)]
+                    terms[p].append(term)
+                    corr.append(c)
+            cins.append(Cat(*corr))
+        return terms, cins
+
+
+def dense_engine(kind: str, n: int, **kwargs) -> _DenseEngine:
+    """A dense engine of weight ``kind`` (``"int8"`` or ``"ternary2"``);
+    ``kwargs`` go to :class:`DenseIntEngine` or :class:`DenseTernaryEngine`."""
+    if kind == "int8":
+        return DenseIntEngine(n, **kwargs)
+    if kind == "ternary2":
+        return DenseTernaryEngine(n, **kwargs)
+    raise ValueError(f"dense weight kind must be one of {', '.join(map(repr, KINDS))}, "
+                     f"not {kind!r}")
