@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .codebook import _check_int
+
 __all__ = ["KINDS", "MAX_N", "MAX_WEIGHT_WIDTH", "TERNARY2_DECODE", "TERNARY2_ENCODE",
            "WeightFormat"]
 
@@ -35,14 +37,6 @@ MAX_WEIGHT_WIDTH = 16
 TERNARY2_DECODE = (0, 1, 0, -1)
 #: ``ternary2``: weight -> the field value :meth:`WeightFormat.pack` writes.
 TERNARY2_ENCODE = {-1: 0b11, 0: 0b00, 1: 0b01}
-
-
-def _check_int(name, value, lo, hi):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer in {lo}..{hi}, not {value!r}")
-    if not lo <= value <= hi:
-        raise ValueError(f"{name} must be an integer in {lo}..{hi}, not {value}")
-    return int(value)
 
 
 class WeightFormat:

@@ -29,7 +29,7 @@ from typing import NamedTuple, Sequence
 import numpy as np
 
 from . import arith
-from .codebook import Codebook
+from .codebook import Codebook, _check_int
 
 __all__ = ["Layer", "Network", "LayerTrace", "METHODS", "dense_accumulate",
            "dense_accumulate_codes"]
@@ -38,14 +38,6 @@ __all__ = ["Layer", "Network", "LayerTrace", "METHODS", "dense_accumulate",
 METHODS = ("auto", "float", "int")
 
 _INT64_MAX = (1 << 63) - 1
-
-
-def _check_int(name, value, lo, hi):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer, not {value!r}")
-    if not lo <= value <= hi:
-        raise ValueError(f"{name} must be in {lo}..{hi}, not {value}")
-    return int(value)
 
 
 def _check_bool(name, value):

@@ -75,11 +75,11 @@ def test_sidecar_sections():
 
 @pytest.mark.parametrize("args,exc,message", [
     (("int4", 8), ValueError, "weight kind must be one of 'int8', 'ternary2', not 'int4'"),
-    (("int8", 0), ValueError, "n must be an integer in 1..64, not 0"),
-    (("int8", 65), ValueError, "n must be an integer in 1..64, not 65"),
-    (("int8", 8, 1), ValueError, "weight_width must be an integer in 2..16, not 1"),
-    (("int8", 8, 17), ValueError, "weight_width must be an integer in 2..16, not 17"),
-    (("int8", 8, 8.0), TypeError, "weight_width must be an integer in 2..16, not 8.0"),
+    (("int8", 0), ValueError, "n must be in 1..64, not 0"),
+    (("int8", 65), ValueError, "n must be in 1..64, not 65"),
+    (("int8", 8, 1), ValueError, "weight_width must be in 2..16, not 1"),
+    (("int8", 8, 17), ValueError, "weight_width must be in 2..16, not 17"),
+    (("int8", 8, 8.0), TypeError, "weight_width must be an integer, not 8.0"),
     (("ternary2", 8, 8), ValueError, "ternary2 weights are 2 bits"),
 ])
 def test_format_errors(args, exc, message):

@@ -167,5 +167,5 @@ def test_generate_refuses_and_writes_nothing(tmp_path, capsys, extra, message):
 def test_generate_n_out_of_range(tmp_path, capsys):
     assert main(["generate", "--weights", "int8", "--n", "65", "-o",
                  str(tmp_path / "e.v")]) == 2
-    assert "n must be an integer in 1..64, not 65" in capsys.readouterr().err
+    assert "n must be in 1..64, not 65" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
