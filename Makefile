@@ -6,7 +6,7 @@ PIP    := $(VENV)/bin/pip
 # Parallel test workers (the suite is mostly subprocess-bound simulation/synthesis).
 JOBS   ?= 2
 
-.PHONY: setup test test-slow bench bench-accuracy demo clean
+.PHONY: setup test test-slow bench bench-engine bench-vs-dense bench-accuracy demo clean
 
 setup: $(VENV)/.installed
 
@@ -30,6 +30,15 @@ demo: setup
 bench: setup
 	$(PY) benchmarks/bench_codec.py
 	$(PY) benchmarks/bench_network.py
+
+# SST engine: LUT4 per lane and fmax, enum vs direct, PE 1/4/8 (about 5 minutes).
+bench-engine: setup
+	$(PY) benchmarks/bench_engine.py
+
+# SST against dense int8 and dense ternary engines, same size and best fit
+# (the ECP5 85F best fits place and route tens of thousands of LUT4: an hour or more).
+bench-vs-dense: setup
+	$(PY) benchmarks/bench_vs_dense.py
 
 # Accuracy against bits per weight (digits in minutes; Fashion-MNIST needs
 # Debian's dataset-fashion-mnist and tens of minutes).
