@@ -30,24 +30,31 @@ TARGETS = {"up5k": 60.0, "hx8k": 100.0, "ecp5-25f": 150.0, "ecp5-45f": 150.0,
 
 
 def synth_row(core, device: str, build_dir: Path, *, seed: int = 1,
-              target_mhz: float | None = None, reuse: bool = False) -> dict:
+              target_mhz: float | None = None, reuse: bool = False,
+              reuse_only: bool = False) -> dict:
     """Synthesize, place and route ``core`` for ``device``; return its figures.
 
     On a tool failure the row carries ``"error"`` (first line of the message)
     instead of figures, so one crash does not lose a whole sweep. With
     ``reuse``, a row saved in ``build_dir/row.json`` by an earlier run of the
-    same core (same parameters, device, seed and target) is returned as is.
+    same core (same parameters, device, seed and target) is returned as is;
+    with ``reuse_only``, a core without one is not run (the row says
+    ``"not_run"``).
     """
     t0 = time.monotonic()
     target = target_mhz or TARGETS.get(device, 50.0)
     key = {"core": type(core).__name__, "params": core.params, "device": device,
            "seed": seed, "target_mhz": target}
     saved = Path(build_dir) / "row.json"
-    if reuse and saved.is_file():
+    if (reuse or reuse_only) and saved.is_file():
         old = json.loads(saved.read_text())
         if old.get("key") == key:
             core._MustUse__silence = True      # not elaborated this time
             return old["row"]
+    if reuse_only:
+        core._MustUse__silence = True
+        return {"device": device, "error": "not run (no saved build)", "not_run": True,
+                "build_dir": str(build_dir)}
     try:
         rep = synthesize(core, device, target, build_dir, seed=seed)
     except SynthesisError as e:
