@@ -133,7 +133,7 @@ def predict_pe(rows, device, fill) -> int:
 
 def best_fit(kind, device, args, log) -> dict:
     """The largest engine of ``kind`` that fits ``device`` (see the module docstring)."""
-    candidates, probes = [], []
+    candidates, probes, predicted = [], [], {}
     for simd in args.fit_simd or FIT_SIMD[device.family]:
         pts = []
         for pe in probe_pes(kind, device, simd):
@@ -145,6 +145,7 @@ def best_fit(kind, device, args, log) -> dict:
         if len(pts) < 2:
             continue
         pe = predict_pe(pts, device, args.fill)
+        predicted[simd] = pe
         for _ in range(args.fit_tries):
             if pe <= max(p["pe"] for p in pts):
                 candidates.append(max(pts, key=lambda p: p["pe"]))
@@ -157,7 +158,14 @@ def best_fit(kind, device, args, log) -> dict:
             probes.append(r)
             pe = math.floor(pe * 0.9)
     if not candidates:
-        return {"kind": kind, "device": device.name, "error": "no configuration fitted",
+        measured = [p for p in probes if ok(p)]
+        if not measured:
+            return {"kind": kind, "device": device.name, "error": "no configuration fitted",
+                    "probes": probes}
+        # The predicted fits were not run (--saved-only) or failed: the largest
+        # measured engine, marked partial: a lower bound of the best fit.
+        best = max(measured, key=lambda r: r["delivered_weights_per_s"])
+        return {**best, "partial": True, "predicted_pe": predicted, "candidates": [],
                 "probes": probes}
     best = max(candidates, key=lambda r: r["delivered_weights_per_s"])
     return {**best, "candidates": candidates, "probes": probes}
@@ -235,11 +243,11 @@ def main(argv=None):
             fits = {}
             for kind in args.kinds:
                 fits[kind] = best_fit(kind, device, args, log)
-                if kind == "sst-8-2" and "error" not in fits[kind]:
+                if kind == "sst-8-2" and ok(fits[kind]):
                     fits[kind]["ceilings"] = ceilings(fits[kind], device)
                 results["best_fit"].append(fits[kind])
                 write_json(args.output, results)
-            results["summary"].append(summarize(device, fits))
+            results["summary"].append(summarize(device, fits, results["same_size"]))
             write_json(args.output, results)
     results["load_average_end"] = load_average()
     md = markdown(results)
@@ -251,23 +259,26 @@ def main(argv=None):
           f"{args.output.with_suffix('.png')}")
 
 
-def summarize(device, fits) -> dict:
+def summarize(device, fits, others=()) -> dict:
     """SST against int8 at best fit: the two target ratios.
 
     Without an int8 best fit (not run), SST is set against an upper bound of
     any int8 engine on the device: the memory feed (memory bits per cycle /
-    8) at the highest fmax any int8 engine reached there, which no larger
-    int8 engine can beat."""
+    8) at the highest fmax any int8 engine reached there (``others``: the
+    same-size rows too), which no larger int8 engine can beat."""
     s, i = fits.get("sst-8-2", {}), fits.get("int8", {})
     out = {"device": device.name}
     if not ok(s):
         return out
-    if ok(i):
+    if s.get("partial"):
+        return out
+    if ok(i) and not i.get("partial"):
         out["speedup_delivered"] = s["delivered_weights_per_s"] / i["delivered_weights_per_s"]
         out["speedup_engine"] = s["weights_per_s"] / i["weights_per_s"]
         out["capacity_ratio"] = s["capacity_weights"] / i["capacity_weights"]
     else:
-        measured = [r for r in i.get("probes", []) if ok(r)]
+        measured = [r for r in [*i.get("probes", []), *others]
+                    if ok(r) and r["kind"] == "int8" and r["device"] == device.name]
         if measured:
             fmax = max(r["fmax_mhz"] for r in measured) * 1e6
             bound = measured[0]["memory_weights_per_cycle"] * fmax
@@ -314,8 +325,13 @@ def markdown(results) -> str:
                 lines.append(f"| {r['device']} | {LABELS[r['kind']]} | {r.get('error')} "
                              f"||||||||")
                 continue
+            note = ""
+            if r.get("partial"):
+                pred = ", ".join(f"PE {p} x {q}" for q, p in r["predicted_pe"].items())
+                note = (f" (largest measured; predicted best fit {pred} not placed)" if pred
+                        else " (largest measured; best fit not placed)")
             lines.append(
-                f"| {r['device']} | {LABELS[r['kind']]} | {r['pe']} x {r['simd']} | "
+                f"| {r['device']} | {LABELS[r['kind']]} | {r['pe']} x {r['simd']}{note} | "
                 f"{r['lut4']} | {r['ff']} | {r['dsp']} | {r['fmax_mhz']:.1f} | "
                 f"{_g(r['weights_per_s'])} | {r['memory_weights_per_cycle']:.0f} | "
                 f"{_g(r['delivered_weights_per_s'])} |")
