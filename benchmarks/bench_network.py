@@ -1,10 +1,9 @@
 """Latency and throughput of the digits network core at the routed fmax.
 
 Takes the digits network: the bundled model ``models/digits.sst`` (made by
-``sst-hw train``; any model file with ``--model``), or, with ``--model
-helper`` or without the bundled file, the 64-32-10 SST (8,2) network that
-``tests/test_network_digits.py`` trains in a few seconds. Then, for each device (default: iCE40 UP5K and ECP5 85F) synthesizes, places and
-routes its :class:`~sst_hw.rtl.network.SSTNetwork` (codes in block RAM) in
+``sst-hw train``; any model file with ``--model``). Then, for each device
+(default: iCE40 UP5K and ECP5 85F) synthesizes, places and routes its
+:class:`~sst_hw.rtl.network.SSTNetwork` (codes in block RAM) in
 the out-of-context harness (:func:`sst_hw.synth.synthesize`) and reports:
 
 * the routed fmax (nextpnr, MHz) and resources (LUT4, FF, block RAM, DSP);
@@ -25,12 +24,10 @@ for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse  # noqa: E402
 import json  # noqa: E402
-import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
 
 from sst_hw.rtl.network import SSTNetwork  # noqa: E402
 from sst_hw.synth.flow import SynthesisError, synthesize  # noqa: E402
@@ -46,24 +43,17 @@ def main():
     ap.add_argument("--pe", type=int, default=4)
     ap.add_argument("--simd", type=int, default=2)
     ap.add_argument("--seed", type=int, default=1, help="nextpnr placer seed")
-    ap.add_argument("--model", default=None,
-                    help="model file, or 'helper' for the tests' 64-32-10 digits network "
-                         "(default: models/digits.sst if present, else 'helper')")
+    ap.add_argument("--model", type=Path, default=ROOT / "models" / "digits.sst",
+                    help="model file (default: the bundled models/digits.sst)")
     ap.add_argument("-o", "--output", type=Path, default=ROOT / "build/bench/network.json")
     args = ap.parse_args()
 
-    bundled = ROOT / "models" / "digits.sst"
-    source = args.model or (str(bundled) if bundled.is_file() else "helper")
-    if source == "helper":
-        from test_network_digits import digits_data, digits_network
-        net = digits_network()
-        x_test, y_test = digits_data()[2:]
-    else:
-        from sst_hw import modelfile
-        from sst_hw.train.datasets import load_digits
-        net = modelfile.load(source)
-        data = load_digits()
-        x_test, y_test = data.x_test, data.y_test
+    from sst_hw import modelfile
+    from sst_hw.train.datasets import load_digits
+    source = str(args.model)
+    net = modelfile.load(args.model)
+    data = load_digits()
+    x_test, y_test = data.x_test, data.y_test
     accuracy = float((net.forward(x_test)[1] == y_test).mean())
     results = {"model": {"source": source,
                          "sizes": [l.in_features for l in net.layers] + [net.classes],
