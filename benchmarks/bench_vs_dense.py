@@ -80,9 +80,13 @@ def run(kind, device, pe, simd, args, tag) -> dict:
     """Synthesize one engine; the row with the derived figures."""
     core = make_core(kind, device, pe, simd, args)
     bpw = core.code_bits / core.n
+    # nextpnr-ecp5's default router (router1) spends hours ripping up arcs on
+    # the large best-fit engines; router2 routes them in minutes.
+    big = device.family == "ecp5" and pe * simd > 64
     row = synth_row(core, device.name, BENCH_DIR / "vs_dense" / f"{device.name}-{kind}-{tag}",
                     seed=args.seed, reuse=args.reuse,
-                    reuse_only=args.saved_only and tag.startswith("fit"))
+                    reuse_only=args.saved_only and tag.startswith("fit"),
+                    nextpnr_args=("--router", "router2") if big else ())
     wpc = pe * simd * core.n
     capacity = (device.bram_total_bits + device.spram_total_bits) / bpw
     row.update(kind=kind, pe=pe, simd=simd, lanes=pe * simd, bits_per_weight=bpw,
@@ -158,6 +162,16 @@ def best_fit(kind, device, args, log) -> dict:
             probes.append(r)
             pe = math.floor(pe * 0.9)
     if not candidates:
+        # Saved fits of other sizes (e.g. from a run with a smaller --fill).
+        for simd in args.fit_simd or FIT_SIMD[device.family]:
+            pattern = f"{device.name}-{kind}-fit-pe*-simd{simd}"
+            for d in sorted((BENCH_DIR / "vs_dense").glob(pattern)):
+                pe = int(d.name.rsplit("-pe", 1)[1].split("-")[0])
+                if (d / "row.json").is_file() and pe not in {p["pe"] for p in probes
+                                                            if p["simd"] == simd}:
+                    saved = argparse.Namespace(**{**vars(args), "saved_only": True})
+                    probes.append(run(kind, device, pe, simd, saved, d.name.split(
+                        f"{device.name}-{kind}-", 1)[1]))
         measured = [p for p in probes if ok(p)]
         if not measured:
             return {"kind": kind, "device": device.name, "error": "no configuration fitted",

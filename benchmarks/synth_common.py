@@ -31,7 +31,7 @@ TARGETS = {"up5k": 60.0, "hx8k": 100.0, "ecp5-25f": 150.0, "ecp5-45f": 150.0,
 
 def synth_row(core, device: str, build_dir: Path, *, seed: int = 1,
               target_mhz: float | None = None, reuse: bool = False,
-              reuse_only: bool = False) -> dict:
+              reuse_only: bool = False, nextpnr_args=()) -> dict:
     """Synthesize, place and route ``core`` for ``device``; return its figures.
 
     On a tool failure the row carries ``"error"`` (first line of the message)
@@ -56,13 +56,15 @@ def synth_row(core, device: str, build_dir: Path, *, seed: int = 1,
         return {"device": device, "error": "not run (no saved build)", "not_run": True,
                 "build_dir": str(build_dir)}
     try:
-        rep = synthesize(core, device, target, build_dir, seed=seed)
+        rep = synthesize(core, device, target, build_dir, seed=seed,
+                         nextpnr_args=tuple(nextpnr_args))
     except SynthesisError as e:
         row = {"device": device, "error": str(e).splitlines()[0],
                "build_dir": str(build_dir), "runtime_s": round(time.monotonic() - t0, 1)}
     else:
         row = _figures(rep, device, target, build_dir, time.monotonic() - t0)
         row["yosys_dff_fallback"] = "-dff" in (Path(build_dir) / "synth.ys").read_text()
+        row["nextpnr_args"] = list(nextpnr_args)
     write_json(saved, {"key": key, "row": row})
     return row
 
