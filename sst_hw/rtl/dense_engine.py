@@ -13,18 +13,18 @@ Only the weights differ: every weight is stored (no sparsity), as
 from __future__ import annotations
 
 from amaranth.hdl import Cat, Module, Shape, Signal, signed
-from amaranth.lib import stream, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib import wiring
 
 from ..arith import act_range, dense_acc_range, product_range, signed_width
 from ..dense import KINDS, WeightFormat
 from ._util import check_bool, check_int, checked_init, range_width
 from .accumulator import AccumulatorBank, acc_layout
-from .adder_tree import tree_latency, tree_sum_width
+from .adder_tree import tree_latency
 from .engine import DEFAULT_MAX_ROW_LEN, MAX_ACC_WIDTH, input_layout
 from .lane import term_range
 from .multiplier import LUTMultiplier, product_shape
-from .row_pipeline import delay_flags, row_flow_control, trees_into_accumulators
+from .row_pipeline import (delay_flags, engine_members, row_flow_control,
+                           trees_into_accumulators)
 
 __all__ = ["DenseIntEngine", "DenseTernaryEngine", "dense_engine", "DENSE_KINDS"]
 
@@ -63,15 +63,10 @@ class _DenseEngine(wiring.Component):
         self.act_shape = signed(self.act_width) if self.act_signed else Shape(self.act_width)
         self._terms_per_pe = self.simd * self.n
         self._tree_latency = tree_latency(self._terms_per_pe, self.tree_stage_levels)
-        self._tree_width = tree_sum_width(self._terms_per_pe, self._term_range(),
-                                          self.acc_width)
         self.latency = 1 + self._term_stages + self._tree_latency + AccumulatorBank.latency
         self.in_layout = input_layout(self.n, self.simd, self.pe, self.act_shape, fmt.code_bits)
         self.out_layout = acc_layout(self.pe, self.acc_width)
-        super().__init__({
-            "i": In(stream.Signature(self.in_layout)),
-            "o": Out(stream.Signature(self.out_layout)),
-        })
+        super().__init__(engine_members(self.in_layout, self.out_layout))
 
     @property
     def code_bits(self) -> int:

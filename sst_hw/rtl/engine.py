@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from amaranth.hdl import Cat, Module, Shape, Signal, signed, unsigned
-from amaranth.lib import data, stream, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib import data, wiring
 
 from ..arith import acc_range, act_range, signed_width
 from ..codebook import ASSIGNMENTS, VARIANTS, Codebook
 from ._util import check_bool, check_choice, check_int, checked_init
 from .accumulator import AccumulatorBank, acc_layout
-from .adder_tree import tree_latency, tree_sum_width
+from .adder_tree import tree_latency
 from .decoder import CodeDecoder, check_rom, slot_plan
 from .lane import SignSelectLane, term_range
-from .row_pipeline import delay_flags, row_flow_control, trees_into_accumulators
+from .row_pipeline import (delay_flags, engine_members, row_flow_control,
+                           trees_into_accumulators)
 
 __all__ = ["SSTEngine", "input_layout", "DEFAULT_MAX_ROW_LEN", "MAX_ACC_WIDTH"]
 
@@ -141,7 +141,6 @@ class SSTEngine(wiring.Component):
         self.plan = slot_plan(self.codebook)
         self._trange = term_range(self.act_width, self.act_signed)
         self._tree_latency = tree_latency(self.k * self.simd, self.tree_stage_levels)
-        self._tree_width = tree_sum_width(self.k * self.simd, self._trange, self.acc_width)
         self.latency = (1 + int(self.decode_reg) + int(self.select_reg) + self._tree_latency
                         + AccumulatorBank.latency)
 
@@ -149,10 +148,7 @@ class SSTEngine(wiring.Component):
         self.in_layout = input_layout(self.n, self.simd, self.pe, self.act_shape,
                                       self.codebook.bits)
         self.out_layout = acc_layout(self.pe, self.acc_width)
-        super().__init__({
-            "i": In(stream.Signature(self.in_layout)),
-            "o": Out(stream.Signature(self.out_layout)),
-        })
+        super().__init__(engine_members(self.in_layout, self.out_layout))
 
     @property
     def code_bits(self) -> int:

@@ -10,12 +10,18 @@ identically, so the comparison between them measures that difference alone.
 from __future__ import annotations
 
 from amaranth.hdl import Signal
-from amaranth.lib import wiring
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
 
 from .accumulator import AccumulatorBank
 from .adder_tree import AdderTree
 
-__all__ = ["row_flow_control", "delay_flags", "trees_into_accumulators"]
+__all__ = ["engine_members", "row_flow_control", "delay_flags", "trees_into_accumulators"]
+
+
+def engine_members(in_layout, out_layout) -> dict:
+    """The members every engine has: input stream ``i``, output stream ``o``."""
+    return {"i": In(stream.Signature(in_layout)), "o": Out(stream.Signature(out_layout))}
 
 
 def row_flow_control(m, i, o, depth: int):
