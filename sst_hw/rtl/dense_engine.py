@@ -17,13 +17,13 @@ from amaranth.lib import wiring
 
 from ..arith import act_range, dense_acc_range, product_range, signed_width
 from ..dense import KINDS, WeightFormat
-from ._util import check_bool, check_int, checked_init, range_width
+from ._util import check_int, checked_init, range_width
 from .accumulator import AccumulatorBank, acc_layout
 from .adder_tree import tree_latency
 from .engine import DEFAULT_MAX_ROW_LEN, MAX_ACC_WIDTH, input_layout
 from .lane import term_range
 from .multiplier import LUTMultiplier, product_shape
-from .row_pipeline import (delay_flags, engine_members, row_flow_control,
+from .row_pipeline import (check_common_params, delay_flags, engine_members, row_flow_control,
                            trees_into_accumulators)
 
 __all__ = ["DenseIntEngine", "DenseTernaryEngine", "dense_engine", "DENSE_KINDS"]
@@ -45,14 +45,9 @@ class _DenseEngine(wiring.Component):
         self.weights = fmt
         self.kind = fmt.kind
         self.n = fmt.n
-        self.pe = check_int("pe", pe)
-        self.simd = check_int("simd", simd)
-        self.act_width = check_int("act_width", act_width, 1, 32)
-        self.act_signed = check_bool("act_signed", act_signed)
-        act_range(self.act_width, self.act_signed)   # signed activations need 2 bits
-        self.max_row_len = check_int("max_row_len", max_row_len)
-        self.tree_stage_levels = check_int("tree_stage_levels", tree_stage_levels, 0)
-        self.out_depth = check_int("out_depth", out_depth)
+        check_common_params(self, pe=pe, simd=simd, act_width=act_width,
+                            act_signed=act_signed, max_row_len=max_row_len,
+                            tree_stage_levels=tree_stage_levels, out_depth=out_depth)
 
         self.acc_range = dense_acc_range(self.max_row_len, fmt.weight_range, self.act_width,
                                          self.act_signed)

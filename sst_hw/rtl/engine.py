@@ -5,14 +5,14 @@ from __future__ import annotations
 from amaranth.hdl import Cat, Module, Shape, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 
-from ..arith import acc_range, act_range, signed_width
+from ..arith import acc_range, signed_width
 from ..codebook import ASSIGNMENTS, VARIANTS, Codebook
-from ._util import check_bool, check_choice, check_int, checked_init
+from ._util import check_bool, check_choice, checked_init
 from .accumulator import AccumulatorBank, acc_layout
 from .adder_tree import tree_latency
 from .decoder import CodeDecoder, check_rom, slot_plan
 from .lane import SignSelectLane, term_range
-from .row_pipeline import (delay_flags, engine_members, row_flow_control,
+from .row_pipeline import (check_common_params, delay_flags, engine_members, row_flow_control,
                            trees_into_accumulators)
 
 __all__ = ["SSTEngine", "input_layout", "DEFAULT_MAX_ROW_LEN", "MAX_ACC_WIDTH"]
@@ -120,17 +120,12 @@ class SSTEngine(wiring.Component):
         self.codebook = Codebook(n, k, variant, assignment)
         self.n, self.k = self.codebook.n, self.codebook.k
         self.variant, self.assignment = variant, assignment
-        self.pe = check_int("pe", pe)
-        self.simd = check_int("simd", simd)
-        self.act_width = check_int("act_width", act_width, 1, 32)
-        self.act_signed = check_bool("act_signed", act_signed)
-        act_range(self.act_width, self.act_signed)   # signed activations need 2 bits
-        self.max_row_len = check_int("max_row_len", max_row_len)
+        check_common_params(self, pe=pe, simd=simd, act_width=act_width,
+                            act_signed=act_signed, max_row_len=max_row_len,
+                            tree_stage_levels=tree_stage_levels, out_depth=out_depth)
         self.rom = check_rom(self.codebook, rom)
         self.decode_reg = check_bool("decode_reg", decode_reg)
         self.select_reg = check_bool("select_reg", select_reg)
-        self.tree_stage_levels = check_int("tree_stage_levels", tree_stage_levels, 0)
-        self.out_depth = check_int("out_depth", out_depth)
 
         self.acc_range = acc_range(self.max_row_len, self.n, self.k, self.act_width,
                                    self.act_signed)

@@ -13,10 +13,25 @@ from amaranth.hdl import Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from ..arith import act_range
+from ._util import check_bool, check_int
 from .accumulator import AccumulatorBank
 from .adder_tree import AdderTree
 
-__all__ = ["engine_members", "row_flow_control", "delay_flags", "trees_into_accumulators"]
+__all__ = ["check_common_params", "engine_members", "row_flow_control", "delay_flags", "trees_into_accumulators"]
+
+
+def check_common_params(engine, *, pe, simd, act_width, act_signed, max_row_len,
+                        tree_stage_levels, out_depth):
+    """Check the parameters every engine kind has and set them on ``engine``."""
+    engine.pe = check_int("pe", pe)
+    engine.simd = check_int("simd", simd)
+    engine.act_width = check_int("act_width", act_width, 1, 32)
+    engine.act_signed = check_bool("act_signed", act_signed)
+    act_range(engine.act_width, engine.act_signed)   # signed activations need 2 bits
+    engine.max_row_len = check_int("max_row_len", max_row_len)
+    engine.tree_stage_levels = check_int("tree_stage_levels", tree_stage_levels, 0)
+    engine.out_depth = check_int("out_depth", out_depth)
 
 
 def engine_members(in_layout, out_layout) -> dict:

@@ -31,7 +31,7 @@ from cocotb.triggers import ClockCycles, RisingEdge, with_timeout
 
 from .runner import load_config
 from .sidecar import Sidecar
-from .stream import CycleCounter, StreamSink, StreamSource
+from .stream import CycleCounter, stream_drivers
 
 CLOCK_NS = 10
 
@@ -167,12 +167,9 @@ class TB:
         await ClockCycles(self.clk, 3)
         self.rst.value = 0 if self.side.reset_active_high else 1
         self.counter = CycleCounter(self.clk)
-        self.source = StreamSource(self.clk, getattr(d, self.si.valid), getattr(d, self.si.ready),
-                                   getattr(d, self.si.payload), self.counter,
-                                   rng=random.Random(self.rng.random()), p_idle=self.p_idle)
-        self.sink = StreamSink(self.clk, getattr(d, self.so.valid), getattr(d, self.so.ready),
-                               getattr(d, self.so.payload), self.counter,
-                               rng=random.Random(self.rng.random()), p_stall=self.p_stall)
+        self.source, self.sink = stream_drivers(self.clk, d, self.si, self.so, self.counter,
+                                                self.rng, p_idle=self.p_idle,
+                                                p_stall=self.p_stall)
         await RisingEdge(self.clk)
 
     def send_row(self, row: Row):

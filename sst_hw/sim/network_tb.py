@@ -21,7 +21,7 @@ from cocotb.triggers import ClockCycles, RisingEdge, with_timeout
 
 from sst_hw.sim.runner import build_verilog, load_config, run_tests
 from sst_hw.sim.sidecar import Sidecar
-from sst_hw.sim.stream import CycleCounter, StreamSink, StreamSource
+from sst_hw.sim.stream import CycleCounter, StreamSource, stream_drivers
 
 TB_MODULE = "sst_hw.sim.network_tb"
 CLOCK_NS = 10
@@ -72,12 +72,9 @@ class NetTB:
                                "ns")
             loader.stop()
             getattr(d, self.sl.valid).value = 0
-        self.source = StreamSource(self.clk, getattr(d, self.si.valid), getattr(d, self.si.ready),
-                                   getattr(d, self.si.payload), self.counter,
-                                   rng=random.Random(self.rng.random()), p_idle=self.p_idle)
-        self.sink = StreamSink(self.clk, getattr(d, self.so.valid), getattr(d, self.so.ready),
-                               getattr(d, self.so.payload), self.counter,
-                               rng=random.Random(self.rng.random()), p_stall=self.p_stall)
+        self.source, self.sink = stream_drivers(self.clk, d, self.si, self.so, self.counter,
+                                                self.rng, p_idle=self.p_idle,
+                                                p_stall=self.p_stall)
 
     async def infer(self, count):
         """Send the first ``count`` inputs, wait for and check all their outputs."""

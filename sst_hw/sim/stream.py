@@ -142,3 +142,16 @@ class StreamSink:
                     self.received.append((since, edge, self.payload.value.to_unsigned()))
                     since = None
                     self._event.set()
+
+
+def stream_drivers(clk, dut, si, so, counter, rng, *, p_idle=0.0, p_stall=0.0):
+    """A :class:`StreamSource` on the sidecar stream ``si`` and a
+    :class:`StreamSink` on ``so`` of ``dut``, each with its own random stream
+    drawn from ``rng``."""
+    source = StreamSource(clk, getattr(dut, si.valid), getattr(dut, si.ready),
+                          getattr(dut, si.payload), counter,
+                          rng=random.Random(rng.random()), p_idle=p_idle)
+    sink = StreamSink(clk, getattr(dut, so.valid), getattr(dut, so.ready),
+                      getattr(dut, so.payload), counter,
+                      rng=random.Random(rng.random()), p_stall=p_stall)
+    return source, sink
