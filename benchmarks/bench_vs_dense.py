@@ -16,10 +16,12 @@ on-chip weight capacity, (block RAM + SPRAM bits) / bits per weight.
 
 **Best fit.** For each device and kind, the largest engine that fits: for
 each SIMD in ``--fit-simd``, two small probes give a linear model of the
-totals (logic cells on iCE40, LUT4 and FF on ECP5) against PE; the largest PE
-predicted to fill at most ``--fill`` of the device is placed and routed, and
+totals (logic cells on iCE40, placed; LUT4 and FF on ECP5, from Yosys alone)
+against PE; the largest PE predicted to fill at most ``--fill`` of the device
+(default 85 % on iCE40, 60 % on ECP5: see ``FILL``) is placed and routed, and
 stepped down by 10 % until it fits and routes. int8 engines put a multiplier
-in every DSP and the rest in LUTs. Reported: the engine's weights per second
+in every DSP and the rest in LUTs, and stop growing where they would outrun
+the memory feed. Reported: the engine's weights per second
 at its fmax, and what the memory can feed: at most ``memory_read_bits /
 bits_per_weight`` weights per cycle (every block RAM, and SPRAM, read at full
 width each cycle: :attr:`sst_hw.synth.devices.Device.memory_read_bits`), so
@@ -60,6 +62,16 @@ LABELS = {"sst-8-2": "SST (8,2)", "ternary": "dense ternary", "int8": "dense int
 #: SIMD keeps the large place-and-route runs (tens of thousands of LUT4)
 #: within the time of one benchmark run.
 FIT_SIMD = {"ice40": (1, 4), "ecp5": (4,)}
+#: Default ``--fill`` per family. On ECP5 85F an engine filling 85 % of the
+#: LUT4 (SST 99 PE x 4 SIMD) was still congested after hours of nextpnr on
+#: this 2-core machine; 60 % places and routes in well under an hour. Every
+#: kind gets the same fill, and the int8 engine's DSPs are a larger share of
+#: a smaller engine, so a lower fill can only flatter int8.
+FILL = {"ice40": 0.85, "ecp5": 0.60}
+#: Families whose probes are synthesized only: the linear model needs LUT4
+#: and FF totals, which Yosys gives; placing an ECP5 int8 probe with 156
+#: DSPs took 25 minutes.
+SYNTH_ONLY_PROBES = {"ecp5"}
 #: Targets of the issue: best-fit SST against best-fit int8.
 TARGET_SPEEDUP, TARGET_CAPACITY = 4.0, 8.0
 
@@ -76,7 +88,7 @@ def make_core(kind: str, device, pe: int, simd: int, args):
     raise ValueError(kind)
 
 
-def run(kind, device, pe, simd, args, tag) -> dict:
+def run(kind, device, pe, simd, args, tag, place_and_route=True) -> dict:
     """Synthesize one engine; the row with the derived figures."""
     core = make_core(kind, device, pe, simd, args)
     bpw = core.code_bits / core.n
@@ -86,7 +98,8 @@ def run(kind, device, pe, simd, args, tag) -> dict:
     row = synth_row(core, device.name, BENCH_DIR / "vs_dense" / f"{device.name}-{kind}-{tag}",
                     seed=args.seed, reuse=args.reuse,
                     reuse_only=args.saved_only and tag.startswith("fit"),
-                    nextpnr_args=("--router", "router2") if big else ())
+                    nextpnr_args=("--router", "router2") if big else (),
+                    place_and_route=place_and_route)
     wpc = pe * simd * core.n
     capacity = (device.bram_total_bits + device.spram_total_bits) / bpw
     row.update(kind=kind, pe=pe, simd=simd, lanes=pe * simd, bits_per_weight=bpw,
@@ -121,6 +134,14 @@ def probe_pes(kind, device, simd) -> tuple[int, int]:
     return (2, 8) if simd == 1 else (1, 4)
 
 
+def memory_cap_pe(kind, device, simd) -> int | None:
+    """The PE beyond which an engine of ``kind`` outruns the memory feed (it
+    gains nothing past it), or None if that is beyond any fit."""
+    if kind != "int8":
+        return None
+    return max(1, math.floor(device.memory_read_bits / 8 / (N * simd)))
+
+
 def predict_pe(rows, device, fill) -> int:
     """Largest PE whose linear-model totals stay within ``fill`` of the device."""
     (a, b) = sorted(rows, key=lambda r: r["pe"])
@@ -138,20 +159,27 @@ def predict_pe(rows, device, fill) -> int:
 def best_fit(kind, device, args, log) -> dict:
     """The largest engine of ``kind`` that fits ``device`` (see the module docstring)."""
     candidates, probes, predicted = [], [], {}
+    fill = args.fill or FILL[device.family]
+    pnr = device.family not in SYNTH_ONLY_PROBES
     for simd in args.fit_simd or FIT_SIMD[device.family]:
         pts = []
         for pe in probe_pes(kind, device, simd):
-            r = run(kind, device, pe, simd, args, f"fit-pe{pe}-simd{simd}")
+            r = run(kind, device, pe, simd, args,
+                    f"fit-pe{pe}-simd{simd}" if pnr else f"probe-pe{pe}-simd{simd}",
+                    place_and_route=pnr)
             probes.append(r)
             log(r, "probe")
-            if ok(r):
+            if ok(r) or (not pnr and "error" not in r):
                 pts.append(r)
         if len(pts) < 2:
             continue
-        pe = predict_pe(pts, device, args.fill)
+        pe = predict_pe(pts, device, fill)
+        cap = memory_cap_pe(kind, device, simd)
+        if cap is not None and cap < pe:
+            pe = cap
         predicted[simd] = pe
         for _ in range(args.fit_tries):
-            if pe <= max(p["pe"] for p in pts):
+            if pnr and pe <= max(p["pe"] for p in pts):
                 candidates.append(max(pts, key=lambda p: p["pe"]))
                 break
             r = run(kind, device, pe, simd, args, f"fit-pe{pe}-simd{simd}")
@@ -187,7 +215,8 @@ def best_fit(kind, device, args, log) -> dict:
 
 def ceilings(best: dict, device) -> dict:
     """Memory- and logic-bound weights per second of SST at the best fit's fmax."""
-    probes = [p for p in best["probes"] if ok(p) and p["simd"] == best["simd"]]
+    probes = [p for p in best["probes"]
+              if "error" not in p and p.get("lut4") and p["simd"] == best["simd"]]
     f = best["fmax_mhz"] * 1e6
     out = {"memory_bound_weights_per_s": device.memory_read_bits / best["bits_per_weight"] * f}
     if len(probes) >= 2:
@@ -217,8 +246,9 @@ def main(argv=None):
     ap.add_argument("--fit-simd", nargs="+", type=int, default=None,
                     help="SIMD values of the best-fit sweep (default: 1 4 on iCE40, 4 on "
                          "ECP5)")
-    ap.add_argument("--fill", type=float, default=0.85,
-                    help="fraction of the device the best-fit prediction aims at")
+    ap.add_argument("--fill", type=float, default=None,
+                    help="fraction of the device the best-fit prediction aims at (default "
+                         + ", ".join(f"{v:g} on {k}" for k, v in FILL.items()) + ")")
     ap.add_argument("--fit-tries", type=int, default=3)
     ap.add_argument("--seed", type=int, default=1, help="nextpnr placer seed")
     ap.add_argument("--reuse", action="store_true",
@@ -231,7 +261,8 @@ def main(argv=None):
 
     results = {"n": N, "act_width": args.act_width, "max_row_len": args.max_row_len,
                "assignment": args.assignment, "pe": args.pe, "simd": args.simd,
-               "fill": args.fill, "load_average_start": load_average(),
+               "fill": {d: args.fill or FILL[get_device(d).family] for d in args.devices},
+               "load_average_start": load_average(),
                "same_size": [], "best_fit": [], "summary": []}
 
     def log(r, what):

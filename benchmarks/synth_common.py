@@ -31,7 +31,7 @@ TARGETS = {"up5k": 60.0, "hx8k": 100.0, "ecp5-25f": 150.0, "ecp5-45f": 150.0,
 
 def synth_row(core, device: str, build_dir: Path, *, seed: int = 1,
               target_mhz: float | None = None, reuse: bool = False,
-              reuse_only: bool = False, nextpnr_args=()) -> dict:
+              reuse_only: bool = False, nextpnr_args=(), place_and_route: bool = True) -> dict:
     """Synthesize, place and route ``core`` for ``device``; return its figures.
 
     On a tool failure the row carries ``"error"`` (first line of the message)
@@ -39,12 +39,15 @@ def synth_row(core, device: str, build_dir: Path, *, seed: int = 1,
     ``reuse``, a row saved in ``build_dir/row.json`` by an earlier run of the
     same core (same parameters, device, seed and target) is returned as is;
     with ``reuse_only``, a core without one is not run (the row says
-    ``"not_run"``).
+    ``"not_run"``). With ``place_and_route=False`` only Yosys runs: the row
+    has LUT4 and FF (Yosys's counts) but no fmax and no ``fits``.
     """
     t0 = time.monotonic()
     target = target_mhz or TARGETS.get(device, 50.0)
     key = {"core": type(core).__name__, "params": core.params, "device": device,
            "seed": seed, "target_mhz": target}
+    if not place_and_route:
+        key["place_and_route"] = False
     saved = Path(build_dir) / "row.json"
     if (reuse or reuse_only) and saved.is_file():
         old = json.loads(saved.read_text())
@@ -57,7 +60,7 @@ def synth_row(core, device: str, build_dir: Path, *, seed: int = 1,
                 "build_dir": str(build_dir)}
     try:
         rep = synthesize(core, device, target, build_dir, seed=seed,
-                         nextpnr_args=tuple(nextpnr_args))
+                         nextpnr_args=tuple(nextpnr_args), place_and_route=place_and_route)
     except SynthesisError as e:
         row = {"device": device, "error": str(e).splitlines()[0],
                "build_dir": str(build_dir), "runtime_s": round(time.monotonic() - t0, 1)}

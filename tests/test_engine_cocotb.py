@@ -27,8 +27,8 @@ CASES = [
     pytest.param(dict(n=8, k=2, pe=4, simd=2, act_width=8, max_row_len=256, rom="block"),
                  id="full-8-2-enum-pe4-simd2-u8"),
     pytest.param(dict(n=8, k=2, assignment="direct", pe=3, simd=1, act_width=8,
-                      act_signed=True, max_row_len=200, select_reg=False),
-                 id="full-8-2-direct-pe3-s8"),
+                      act_signed=True, max_row_len=200, select_reg=False, fanout=2),
+                 id="full-8-2-direct-pe3-s8-fanout2"),
     pytest.param(dict(n=16, k=2, pe=2, simd=2, act_width=6, act_signed=True,
                       tree_stage_levels=2, max_row_len=512),
                  id="full-16-2-enum-pe2-simd2-s6"),
@@ -106,6 +106,7 @@ def draw_config(seed: int) -> dict:
                decode_reg=rng.random() < 0.5, select_reg=rng.random() < 0.5,
                tree_stage_levels=rng.randint(0, 3),
                out_depth=rng.randint(1, 4))
+    cfg["fanout"] = rng.randint(0, cfg["pe"])
     return cfg
 
 

@@ -59,12 +59,14 @@ INT_CONFIGS = [
          tree_stage_levels=0, out_depth=3),
     dict(n=5, weight_width=5, act_width=1, dsp_mults=2),
     dict(n=1, pe=2, dsp_mults=1),
+    dict(n=4, pe=5, dsp_mults=7, fanout=2),   # activations and flags per group of 2 PEs
 ]
 TERNARY_CONFIGS = [
     dict(n=8),
     dict(n=4, pe=2, simd=3, act_signed=True, tree_stage_levels=2),
     dict(n=16, pe=3, act_width=5, tree_stage_levels=0, out_depth=3),
     dict(n=1, simd=2, act_width=1, out_depth=1),
+    dict(n=4, pe=3, simd=2, tree_stage_levels=0, fanout=1, out_depth=3),
 ]
 
 
@@ -175,14 +177,14 @@ def test_params_and_widths():
     e = used(DenseIntEngine(8, pe=4, simd=2, max_row_len=1024))
     assert e.params == {"weights": "int8", "n": 8, "weight_width": 8, "dsp_mults": 64, "pe": 4,
                         "simd": 2, "act_width": 8, "act_signed": False, "max_row_len": 1024,
-                        "tree_stage_levels": 1, "out_depth": 2}
+                        "tree_stage_levels": 1, "out_depth": 2, "fanout": 8}
     assert e.code_bits == 64 and e.in_layout.size == 2 * 8 * 8 + 4 * 2 * 64 + 1
     # 1024 x (-128 * 255) .. 1024 x (127 * 255)
     assert e.acc_range == (-1024 * 32640, 1024 * 32385) and e.acc_width == 26
     t = used(DenseTernaryEngine(8, act_signed=True, max_row_len=1024))
     assert t.params == {"weights": "ternary2", "n": 8, "pe": 1, "simd": 1, "act_width": 8,
                         "act_signed": True, "max_row_len": 1024, "tree_stage_levels": 1,
-                        "out_depth": 2}
+                        "out_depth": 2, "fanout": 8}
     assert t.code_bits == 16
     assert t.acc_width == arith.acc_width(1024, 8, 8, 8, True)   # SST's rule with K = N
     assert used(dense_engine("ternary2", 4)).kind == "ternary2"
@@ -208,6 +210,7 @@ def test_params_and_widths():
     (dict(tree_stage_levels=-1), ValueError,
      "tree_stage_levels must be a non-negative integer, not -1"),
     (dict(out_depth=0), ValueError, "out_depth must be a positive integer, not 0"),
+    (dict(fanout=-1), ValueError, "fanout must be a non-negative integer, not -1"),
     (dict(act_width=32, weight_width=16, max_row_len=1 << 20), ValueError,
      "accumulators of 68 bits"),
 ])

@@ -63,6 +63,10 @@ CONFIGS = [
     dict(n=16, k=4, variant="partitioned", assignment="direct", pe=2, tree_stage_levels=0,
          act_width=5, act_signed=True, out_depth=3),
     dict(n=6, k=3, rom="logic", simd=3, act_width=1),
+    # Broadcast registers copied per group of PEs (2, 2, 1), with and without
+    # the decode register and the tree registers the flags are copied along.
+    dict(n=8, k=2, assignment="direct", pe=5, simd=2, fanout=2),
+    dict(n=8, k=2, pe=3, decode_reg=False, tree_stage_levels=0, fanout=1, out_depth=3),
 ]
 
 

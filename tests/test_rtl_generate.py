@@ -41,7 +41,7 @@ def test_generate_writes_verilog_and_sidecar(tmp_path, capsys):
                       "simd": 2, "act_width": 8, "act_signed": False, "max_row_len": 1024,
                       "rom": "auto", "decode_reg": True, "select_reg": True,
                       "tree_stage_levels": 1,
-                      "out_depth": 2, "code_bits": 8, "acc_width": 17}
+                      "out_depth": 2, "fanout": 8, "code_bits": 8, "acc_width": 17}
     assert side["latency"]["cycles"] == 6
     cb = side["codebook"]
     assert (cb["variant"], cb["assignment"], cb["bits"]) == ("full", "enum", 8)

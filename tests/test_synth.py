@@ -4,7 +4,7 @@ import json
 
 import pytest
 from amaranth.back import verilog
-from amaranth.hdl import Module
+from amaranth.hdl import Cat, Module
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
@@ -42,6 +42,20 @@ class Wire(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         m.d.comb += self.y.eq(self.a)
+        return m
+
+
+class Copies(wiring.Component):
+    """Four copies of one register, the way the engines replicate broadcasts."""
+
+    a: In(8)
+    y: Out(32)
+
+    def elaborate(self, platform):
+        from sst_hw.rtl.row_pipeline import register_copies
+        m = Module()
+        regs = register_copies(m, self.a, 4, "copy")
+        m.d.comb += self.y.eq(Cat(*regs))
         return m
 
 
@@ -295,6 +309,14 @@ def test_synthesize_amaranth(device, tmp_path):
     assert data["resources"]["lut4"]["used"] == rep.lut4 and data["fits"] is True
     md = (tmp_path / "report.md").read_text()
     assert "| resource | used | available | percent |" in md and "fmax (MHz)" in md
+
+
+def test_replicated_registers_survive_synthesis(tmp_path):
+    # Yosys's opt_merge folds identical flip-flops unless the cell is `keep`;
+    # the flow moves the generator's `keep` from the wire to the flip-flop.
+    _have_tools("yosys")
+    rep = synthesize(Copies(), "up5k", 25, tmp_path, harness=False, place_and_route=False)
+    assert rep.ff == 4 * 8
 
 
 def test_synthesize_verilog_with_sidecar(tmp_path):

@@ -31,6 +31,7 @@ def register(sub):
     from ..rtl.decoder import ROM_STYLES
     from ..rtl.emit import DEFAULT_MODULE_NAME
     from ..rtl.engine import DEFAULT_MAX_ROW_LEN
+    from ..rtl.row_pipeline import DEFAULT_FANOUT
 
     p = sub.add_parser("generate", help="write an engine's Verilog and JSON sidecar",
                        epilog=HELP_EPILOG)
@@ -66,6 +67,9 @@ def register(sub):
     p.add_argument("--tree-stage-levels", type=int, default=1,
                    help="adder-tree levels per pipeline stage, 0 for none (default 1)")
     p.add_argument("--out-depth", type=int, default=2, help="output queue depth in rows")
+    p.add_argument("--fanout", type=int, default=DEFAULT_FANOUT,
+                   help="most PEs reading one copy of the broadcast registers, 0 for one "
+                        f"copy (default {DEFAULT_FANOUT})")
     p.add_argument("--name", default=DEFAULT_MODULE_NAME, help="Verilog module name")
     p.add_argument("-o", "--output", required=True, type=Path, help="Verilog file to write")
     p.add_argument("--sidecar", type=Path, default=None,
@@ -86,7 +90,8 @@ def build_engine(args):
     from ..cli import UserError
     common = dict(pe=args.pe, simd=args.simd, act_width=args.act_width,
                   act_signed=args.act_signed, max_row_len=args.max_row_len,
-                  tree_stage_levels=args.tree_stage_levels, out_depth=args.out_depth)
+                  tree_stage_levels=args.tree_stage_levels, out_depth=args.out_depth,
+                  fanout=args.fanout)
     if args.weights == "sst":
         from ..rtl.engine import SSTEngine
         _refuse(args, INT8_ONLY, "--weights int8")

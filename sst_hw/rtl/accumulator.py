@@ -6,7 +6,7 @@ from amaranth.hdl import Module, Mux, ResetSignal, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ._util import check_int, checked_init
+from ._util import check_bool, check_int, checked_init
 
 __all__ = ["AccumulatorBank", "acc_layout"]
 
@@ -44,6 +44,10 @@ class AccumulatorBank(wiring.Component):
         Accumulator width W (signed); addends are sign-extended or truncated to it.
     depth : int
         Output queue depth in rows.
+    keep_control : bool
+        Mark the queue's count and pointers ``keep``: for an engine's several
+        banks, which would otherwise share one identical copy after
+        synthesis (and its fan-out to every bank).
 
     Members
     -------
@@ -61,11 +65,13 @@ class AccumulatorBank(wiring.Component):
     latency = 1
 
     @checked_init
-    def __init__(self, pe: int, in_width: int, acc_width: int, *, depth: int = 2):
+    def __init__(self, pe: int, in_width: int, acc_width: int, *, depth: int = 2,
+                 keep_control: bool = False):
         self.pe = check_int("pe", pe)
         self.in_width = check_int("in_width", in_width)
         self.acc_width = check_int("acc_width", acc_width, 2)
         self.depth = check_int("depth", depth)
+        self.keep_control = check_bool("keep_control", keep_control)
         super().__init__({
             "valid": In(1),
             "last": In(1),
@@ -99,7 +105,8 @@ class AccumulatorBank(wiring.Component):
         # into one entry (no multiplexer after the adder); o.payload is the
         # entry at the read pointer.
         entries = [Signal(row, name=f"q{i}", reset_less=True) for i in range(depth)]
-        count = Signal(range(depth + 1))
+        attrs = {"keep": 1} if self.keep_control else {}
+        count = Signal(range(depth + 1), attrs=attrs)
         push = Signal()
         pop = Signal()
         m.d.comb += [
@@ -113,8 +120,8 @@ class AccumulatorBank(wiring.Component):
                 m.d.sync += entries[0].eq(total)
             m.d.comb += self.o.payload.acc.eq(entries[0])
         else:
-            wr = Signal(range(depth))
-            rd = Signal(range(depth))
+            wr = Signal(range(depth), attrs=attrs)
+            rd = Signal(range(depth), attrs=attrs)
             for i, e in enumerate(entries):
                 with m.If(push & (wr == i)):
                     m.d.sync += e.eq(total)

@@ -23,7 +23,8 @@ from .adder_tree import tree_latency
 from .engine import DEFAULT_MAX_ROW_LEN, MAX_ACC_WIDTH, input_layout
 from .lane import term_range
 from .multiplier import LUTMultiplier, product_shape
-from .row_pipeline import (check_common_params, delay_flags, engine_members, row_flow_control,
+from .row_pipeline import (DEFAULT_FANOUT, check_common_params, delay_flags, engine_members,
+                           pe_groups, register_copies, row_flow_control,
                            trees_into_accumulators)
 
 __all__ = ["DenseIntEngine", "DenseTernaryEngine", "dense_engine", "DENSE_KINDS"]
@@ -41,13 +42,14 @@ class _DenseEngine(wiring.Component):
     _term_stages = 1
 
     def _setup(self, fmt: WeightFormat, *, pe, simd, act_width, act_signed, max_row_len,
-               tree_stage_levels, out_depth):
+               tree_stage_levels, out_depth, fanout):
         self.weights = fmt
         self.kind = fmt.kind
         self.n = fmt.n
         check_common_params(self, pe=pe, simd=simd, act_width=act_width,
                             act_signed=act_signed, max_row_len=max_row_len,
-                            tree_stage_levels=tree_stage_levels, out_depth=out_depth)
+                            tree_stage_levels=tree_stage_levels, out_depth=out_depth,
+                            fanout=fanout)
 
         self.acc_range = dense_acc_range(self.max_row_len, fmt.weight_range, self.act_width,
                                          self.act_signed)
@@ -71,13 +73,15 @@ class _DenseEngine(wiring.Component):
     def _common_params(self) -> dict:
         return {"pe": self.pe, "simd": self.simd, "act_width": self.act_width,
                 "act_signed": self.act_signed, "max_row_len": self.max_row_len,
-                "tree_stage_levels": self.tree_stage_levels, "out_depth": self.out_depth}
+                "tree_stage_levels": self.tree_stage_levels, "out_depth": self.out_depth,
+                "fanout": self.fanout}
 
     def _term_range(self) -> tuple[int, int]:
         raise NotImplementedError
 
     def _terms(self, m, act, code):
-        """Per PE: the list of SIMD*N registered terms and a ``Cat`` of their carries."""
+        """Per PE: the list of SIMD*N registered terms and a ``Cat`` of their carries;
+        ``act[p]`` is the activation register PE ``p`` reads."""
         raise NotImplementedError
 
     def elaborate(self, platform):
@@ -85,19 +89,21 @@ class _DenseEngine(wiring.Component):
         accept, close = row_flow_control(m, self.i, self.o, self.out_depth)
 
         # Input registers: capture every cycle (no enable); only valid bits gate state.
-        act = Signal(self.in_layout["act"].shape, reset_less=True, name="act1")
+        # The activations have one copy per PE group (see SSTEngine's fanout).
+        groups = pe_groups(self.pe, self.fanout)
+        acts = register_copies(m, self.i.p.act, len(groups), "act1")
+        act_of = [acts[g] for g, group in enumerate(groups) for _ in group]
         code = Signal(self.in_layout["code"].shape, reset_less=True, name="code1")
         valid = Signal(name="v1")
         last = Signal(name="l1")
-        m.d.sync += [act.eq(self.i.p.act), code.eq(self.i.p.code),
-                     valid.eq(accept), last.eq(close)]
+        m.d.sync += [code.eq(self.i.p.code), valid.eq(accept), last.eq(close)]
 
-        terms, cins = self._terms(m, act, code)
+        terms, cins = self._terms(m, act_of, code)
         valid, last = delay_flags(m, valid, last, self._term_stages, "term")
         trees_into_accumulators(m, terms, cins, self._term_range(), self.acc_width,
                                 stage_levels=self.tree_stage_levels, valid=valid, last=last,
                                 tree_latency=self._tree_latency, depth=self.out_depth,
-                                o=self.o)
+                                o=self.o, groups=groups)
         return m
 
 
@@ -148,7 +154,7 @@ class DenseIntEngine(_DenseEngine):
     dsp_mults : int or None
         How many multipliers use ``*`` (DSP blocks), 0..PE*SIMD*N; ``None``
         (the default) for all.
-    pe, simd, act_width, act_signed, tree_stage_levels, out_depth
+    pe, simd, act_width, act_signed, tree_stage_levels, out_depth, fanout
         As for :class:`~.engine.SSTEngine`.
     max_row_len : int
         Longest row, in weights, that the accumulators hold without
@@ -167,11 +173,11 @@ class DenseIntEngine(_DenseEngine):
     def __init__(self, n: int, *, weight_width: int = 8, dsp_mults: int | None = None,
                  pe: int = 1, simd: int = 1, act_width: int = 8, act_signed: bool = False,
                  max_row_len: int = DEFAULT_MAX_ROW_LEN, tree_stage_levels: int = 1,
-                 out_depth: int = 2):
+                 out_depth: int = 2, fanout: int = DEFAULT_FANOUT):
         self.weight_width = check_int("weight_width", weight_width, 2, 16)
         self._setup(WeightFormat("int8", n, self.weight_width), pe=pe, simd=simd,
                     act_width=act_width, act_signed=act_signed, max_row_len=max_row_len,
-                    tree_stage_levels=tree_stage_levels, out_depth=out_depth)
+                    tree_stage_levels=tree_stage_levels, out_depth=out_depth, fanout=fanout)
         self.mults = self.pe * self.simd * self.n
         self.dsp_mults = (self.mults if dsp_mults is None
                           else check_int("dsp_mults", dsp_mults, 0, self.mults))
@@ -194,7 +200,7 @@ class DenseIntEngine(_DenseEngine):
             for s in range(simd):
                 for j in range(n):
                     idx = (p * simd + s) * n + j
-                    x = act[s][j]
+                    x = act[p][s][j]
                     w = code[p][s][j * ww:(j + 1) * ww].as_signed()
                     prod = Signal(self.product_shape, reset_less=True, name=f"prod_{idx}")
                     if idx < self.dsp_mults:
@@ -236,7 +242,7 @@ class DenseTernaryEngine(_DenseEngine):
     ----------
     n : int
         Weights per code word, 1..64.
-    pe, simd, act_width, act_signed, max_row_len, tree_stage_levels, out_depth
+    pe, simd, act_width, act_signed, max_row_len, tree_stage_levels, out_depth, fanout
         As for :class:`~.engine.SSTEngine` (W from
         :func:`sst_hw.arith.dense_acc_range` with weights in -1..1, which is
         SST's rule with K = N).
@@ -250,10 +256,11 @@ class DenseTernaryEngine(_DenseEngine):
     @checked_init
     def __init__(self, n: int, *, pe: int = 1, simd: int = 1, act_width: int = 8,
                  act_signed: bool = False, max_row_len: int = DEFAULT_MAX_ROW_LEN,
-                 tree_stage_levels: int = 1, out_depth: int = 2):
+                 tree_stage_levels: int = 1, out_depth: int = 2,
+                 fanout: int = DEFAULT_FANOUT):
         self._setup(WeightFormat("ternary2", n), pe=pe, simd=simd, act_width=act_width,
                     act_signed=act_signed, max_row_len=max_row_len,
-                    tree_stage_levels=tree_stage_levels, out_depth=out_depth)
+                    tree_stage_levels=tree_stage_levels, out_depth=out_depth, fanout=fanout)
 
     @property
     def params(self) -> dict:
@@ -273,7 +280,7 @@ class DenseTernaryEngine(_DenseEngine):
                 for j in range(self.n):
                     idx = (p * self.simd + s) * self.n + j
                     nonzero, neg = code[p][s][2 * j], code[p][s][2 * j + 1]
-                    x = act[s][j]
+                    x = act[p][s][j]
                     ext = x.as_signed() if self.act_signed else Cat(x, 0).as_signed()
                     term = Signal(signed(tw), reset_less=True, name=f"term_{idx}")
                     c = Signal(reset_less=True, name=f"corr_{idx}")

@@ -12,7 +12,8 @@ from .accumulator import AccumulatorBank, acc_layout
 from .adder_tree import tree_latency
 from .decoder import CodeDecoder, check_rom, slot_plan
 from .lane import SignSelectLane, term_range
-from .row_pipeline import (check_common_params, delay_flags, engine_members, row_flow_control,
+from .row_pipeline import (DEFAULT_FANOUT, check_common_params, delay_flags, engine_members,
+                           pe_groups, register_copies, row_flow_control,
                            trees_into_accumulators)
 
 __all__ = ["SSTEngine", "input_layout", "DEFAULT_MAX_ROW_LEN", "MAX_ACC_WIDTH"]
@@ -61,8 +62,8 @@ class SSTEngine(wiring.Component):
 
     Every register stage is there for timing: ``decode_reg`` keeps a block
     RAM's slow clock-to-output out of the multiplexers, ``select_reg``
-    separates the activation multiplexers (high fan-out from the shared
-    activation register) from the adders, the trees register every
+    separates the activation multiplexers (high fan-out from the activation
+    registers) from the adders, the trees register every
     ``tree_stage_levels`` levels, and the accumulators clear by synchronous
     reset so no gate sits in front of their carry chains.
 
@@ -102,6 +103,12 @@ class SSTEngine(wiring.Component):
         Adder levels per pipeline stage in the trees (0: no tree registers).
     out_depth : int
         Output queue depth, in rows.
+    fanout : int
+        Most PEs that read one copy of the broadcast registers: the
+        activation register the lanes read, and the valid/last flags and
+        queue control of the accumulators (see
+        :func:`~.row_pipeline.pe_groups`); 0 for one copy whatever the PE
+        count. Copies cost flip-flops, never latency.
 
     Members
     -------
@@ -114,7 +121,7 @@ class SSTEngine(wiring.Component):
                  pe: int = 1, simd: int = 1, act_width: int = 8, act_signed: bool = False,
                  max_row_len: int = DEFAULT_MAX_ROW_LEN, rom: str = "auto",
                  decode_reg: bool = True, select_reg: bool = True, tree_stage_levels: int = 1,
-                 out_depth: int = 2):
+                 out_depth: int = 2, fanout: int = DEFAULT_FANOUT):
         check_choice("variant", variant, VARIANTS)
         check_choice("assignment", assignment, ASSIGNMENTS)
         self.codebook = Codebook(n, k, variant, assignment)
@@ -122,7 +129,8 @@ class SSTEngine(wiring.Component):
         self.variant, self.assignment = variant, assignment
         check_common_params(self, pe=pe, simd=simd, act_width=act_width,
                             act_signed=act_signed, max_row_len=max_row_len,
-                            tree_stage_levels=tree_stage_levels, out_depth=out_depth)
+                            tree_stage_levels=tree_stage_levels, out_depth=out_depth,
+                            fanout=fanout)
         self.rom = check_rom(self.codebook, rom)
         self.decode_reg = check_bool("decode_reg", decode_reg)
         self.select_reg = check_bool("select_reg", select_reg)
@@ -159,6 +167,7 @@ class SSTEngine(wiring.Component):
             "act_signed": self.act_signed, "max_row_len": self.max_row_len, "rom": self.rom,
             "decode_reg": self.decode_reg, "select_reg": self.select_reg,
             "tree_stage_levels": self.tree_stage_levels, "out_depth": self.out_depth,
+            "fanout": self.fanout,
         }
 
     def elaborate(self, platform):
@@ -174,25 +183,29 @@ class SSTEngine(wiring.Component):
         for p in range(pe):
             for s in range(simd):
                 m.d.comb += dec.codes[p * simd + s].eq(self.i.p.code[p][s])
-        act1 = Signal(self.in_layout["act"].shape, reset_less=True)
+        # The activations' last register before the lanes has one copy per PE group.
+        groups = pe_groups(pe, self.fanout)
         valid = Signal(name="v1")
         last = Signal(name="l1")
-        m.d.sync += [act1.eq(self.i.p.act), valid.eq(accept), last.eq(close)]
+        m.d.sync += [valid.eq(accept), last.eq(close)]
         if self.decode_reg:
-            act2 = Signal.like(act1, reset_less=True, name="act2")
-            m.d.sync += act2.eq(act1)
-            act1 = act2
+            act1 = Signal(self.in_layout["act"].shape, reset_less=True)
+            m.d.sync += act1.eq(self.i.p.act)
+            acts = register_copies(m, act1, len(groups), "act2")
             valid, last = delay_flags(m, valid, last, 1, "dec")
+        else:
+            acts = register_copies(m, self.i.p.act, len(groups), "act1")
 
         # Sign-select lanes, one per PE x subvector.
         terms = [[] for _ in range(pe)]
         corrs = [[] for _ in range(pe)]
+        group_of = {p: g for g, group in enumerate(groups) for p in group}
         for p in range(pe):
             for s in range(simd):
                 lane = SignSelectLane(self.plan, self.n, self.act_width, self.act_signed,
                                       registered=self.select_reg)
                 m.submodules[f"lane_{p}_{s}"] = lane
-                m.d.comb += [lane.act.eq(act1[s]), lane.slots.eq(dec.slots[p * simd + s])]
+                m.d.comb += [lane.act.eq(acts[group_of[p]][s]), lane.slots.eq(dec.slots[p * simd + s])]
                 terms[p].extend(lane.terms[i] for i in range(k))
                 corrs[p].extend(lane.corr[i] for i in range(k))
         if self.select_reg:
@@ -201,5 +214,5 @@ class SSTEngine(wiring.Component):
         trees_into_accumulators(m, terms, [Cat(*c) for c in corrs], self._trange,
                                 self.acc_width, stage_levels=self.tree_stage_levels,
                                 valid=valid, last=last, tree_latency=self._tree_latency,
-                                depth=self.out_depth, o=self.o)
+                                depth=self.out_depth, o=self.o, groups=groups)
         return m

@@ -371,6 +371,11 @@ def synthesize(design_or_verilog, device: str | Device, freq_mhz: float, build_d
 
     def run_yosys(extra):
         script = [_read_cmd(s, build_dir) for s in sources]
+        # Registers the generator replicates on purpose (one copy per PE
+        # group, marked `keep` on the wire) would be merged back by
+        # opt_merge, which honours `keep` on the flip-flop only: move it there.
+        script += [f"hierarchy -top {top}", "proc",
+                   "setattr -set keep 1 a:keep %ci1 t:$dff %i"]
         script.append(shlex.join([synth_cmd, "-top", top, *opts, *extra,
                                   "-json", "synth.json"]))
         script.append("tee -q -o stat.json stat -json")
