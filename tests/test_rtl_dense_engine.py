@@ -96,8 +96,8 @@ def test_ternary_unused_code_reads_as_zero():
 
 
 @pytest.mark.parametrize("make,latency", [
-    # input register + 3 multiplier stages + tree of 16 terms (4 levels) + queue
-    (lambda: DenseIntEngine(8, pe=2, simd=2, dsp_mults=10, max_row_len=256), 1 + 3 + 4 + 1),
+    # input register + 4 multiplier stages + tree of 16 terms (4 levels) + queue
+    (lambda: DenseIntEngine(8, pe=2, simd=2, dsp_mults=10, max_row_len=256), 1 + 4 + 4 + 1),
     # input register + term register + tree + queue
     (lambda: DenseTernaryEngine(8, pe=2, simd=2, max_row_len=256), 1 + 1 + 4 + 1),
 ], ids=["int8", "ternary2"])
@@ -117,9 +117,9 @@ def test_full_rate_and_latency(make, latency):
 
 
 def test_latency_formula():
-    assert used(DenseIntEngine(8)).latency == 8
-    assert used(DenseIntEngine(8, tree_stage_levels=0)).latency == 5
-    assert used(DenseIntEngine(1, dsp_mults=0)).latency == 5
+    assert used(DenseIntEngine(8)).latency == 9
+    assert used(DenseIntEngine(8, tree_stage_levels=0)).latency == 6
+    assert used(DenseIntEngine(1, dsp_mults=0)).latency == 6
     assert used(DenseTernaryEngine(8)).latency == 6
     assert used(DenseTernaryEngine(8, simd=4, tree_stage_levels=2)).latency == 3 + 3
 

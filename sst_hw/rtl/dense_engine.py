@@ -118,17 +118,22 @@ class DenseIntEngine(_DenseEngine):
 
     Pipeline (no stall inside; every stage carries a valid bit)::
 
-        i -> input register (1) -> multipliers (3, product register included)
+        i -> input register (1) -> multipliers (4, product register included)
           -> adder trees (L_t) -> accumulators + output queue (1) -> o
 
     Multipliers ``0 .. dsp_mults-1`` in PE-major order (multiplier ``(p*SIMD
     + s)*N + j`` multiplies weight ``j`` of PE ``p``, subvector ``s``) are
     written as ``*``, which Yosys maps to DSP blocks (SB_MAC16 on the UP5K
-    with ``synth_ice40 -dsp``, MULT18X18D on ECP5), followed by three
-    registers: an SB_MAC16 absorbs them (F/J/K/G, H and O) with its A/B
-    operand registers. The rest are :class:`~.multiplier.LUTMultiplier`
-    (no ``$mul``: always LUT logic) with two registers inside, then the
-    product register: about one adder level per cycle.
+    with ``synth_ice40 -dsp``, MULT18X18D on ECP5), between operand
+    registers of their own and three registers after: an SB_MAC16 absorbs
+    them all (A/B, F/J/K/G, H and O). On ECP5, where Yosys packs no
+    register into a MULT18X18D, the operand registers let the placer put a
+    register next to each DSP: DSP sites are spread over the die, and
+    without them the shared activation register's wire to the farthest DSP
+    set the clock (51 MHz at 14 PE x 4 SIMD). The rest are
+    :class:`~.multiplier.LUTMultiplier` (no ``$mul``: always LUT logic) with
+    three registers inside, then the product register: about one adder
+    level per cycle.
 
     Why three registers after ``*`` and not one: Yosys 0.70's
     ``ice40_dsp`` then packs the first adder-tree level into one SB_MAC16
@@ -140,9 +145,9 @@ class DenseIntEngine(_DenseEngine):
     O taken by the product, no adder can be packed and the tree reads DSP
     outputs.
 
-    Latency: ``latency = 5 + L_t`` cycles (same definition as SSTEngine),
+    Latency: ``latency = 6 + L_t`` cycles (same definition as SSTEngine),
     ``L_t = ceil(ceil(log2(N*SIMD)) / tree_stage_levels)`` (0 for
-    ``tree_stage_levels=0`` or N*SIMD = 1); N=8, SIMD=1: 8 cycles.
+    ``tree_stage_levels=0`` or N*SIMD = 1); N=8, SIMD=1: 9 cycles.
     Throughput one beat (PE*SIMD*N weights) per cycle.
 
     Parameters
@@ -167,7 +172,7 @@ class DenseIntEngine(_DenseEngine):
     o : ``Out(stream.Signature(acc_layout(pe, W)))``
     """
 
-    _term_stages = 3
+    _term_stages = 4
 
     @checked_init
     def __init__(self, n: int, *, weight_width: int = 8, dsp_mults: int | None = None,
@@ -204,12 +209,16 @@ class DenseIntEngine(_DenseEngine):
                     w = code[p][s][j * ww:(j + 1) * ww].as_signed()
                     prod = Signal(self.product_shape, reset_less=True, name=f"prod_{idx}")
                     if idx < self.dsp_mults:
-                        # The DSP's three pipeline registers (see the class docstring).
+                        # The DSP's operand registers and its three pipeline
+                        # registers (see the class docstring).
+                        xr = Signal.like(x, reset_less=True, name=f"mul_{idx}_a")
+                        wr = Signal.like(w, reset_less=True, name=f"mul_{idx}_b")
                         r1 = Signal(self.product_shape, reset_less=True, name=f"mul_{idx}_r1")
                         r2 = Signal(self.product_shape, reset_less=True, name=f"mul_{idx}_r2")
-                        m.d.sync += [r1.eq(x * w), r2.eq(r1), prod.eq(r2)]
+                        m.d.sync += [xr.eq(x), wr.eq(w), r1.eq(xr * wr), r2.eq(r1),
+                                     prod.eq(r2)]
                     else:
-                        mult = LUTMultiplier(self.act_shape, signed(ww), stages=2)
+                        mult = LUTMultiplier(self.act_shape, signed(ww), stages=3)
                         m.submodules[f"mul_{idx}"] = mult
                         m.d.comb += [mult.a.eq(x), mult.b.eq(w)]
                         m.d.sync += prod.eq(mult.p)
