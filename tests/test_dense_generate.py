@@ -40,7 +40,7 @@ def test_generate_int8(tmp_path, capsys):
                                "code_bits": 64, "zero_code": 0, "range": [-128, 127]}
     e = used(DenseIntEngine(8, pe=2, simd=2, dsp_mults=5, act_signed=True, max_row_len=100))
     assert side["parameters"] == {**e.params, "code_bits": 64, "acc_width": e.acc_width}
-    assert side["latency"]["cycles"] == e.latency == 9
+    assert side["latency"]["cycles"] == e.latency == 10   # 1 + 4 multiplier stages + 4 tree levels + 1
     assert side["throughput"] == {"beats_per_cycle": 1, "weights_per_beat": 32}
     fi = side["streams"]["i"]["fields"]
     assert fi["code"] == {"offset": 2 * 8 * 8, "width": 2 * 2 * 64, "shape": [2, 2],
