@@ -126,11 +126,13 @@ class DenseIntEngine(_DenseEngine):
     written as ``*``, which Yosys maps to DSP blocks (SB_MAC16 on the UP5K
     with ``synth_ice40 -dsp``, MULT18X18D on ECP5), between operand
     registers of their own and three registers after: an SB_MAC16 absorbs
-    them all (A/B, F/J/K/G, H and O). On ECP5, where Yosys packs no
-    register into a MULT18X18D, the operand registers let the placer put a
-    register next to each DSP: DSP sites are spread over the die, and
-    without them the shared activation register's wire to the farthest DSP
-    set the clock (51 MHz at 14 PE x 4 SIMD). The rest are
+    them all (A/B, F/J/K/G, H and O). On ECP5 Yosys packs no register
+    into a MULT18X18D, and the DSP sites are spread over the die: the
+    operand registers are there so that a placer can put one next to each
+    DSP. nextpnr 0.x does not (it places them with the rest of the logic),
+    so large int8 engines stay at about 51 MHz on the ECP5 85F with or
+    without them (14 x 4: 51.0 MHz without, 13 x 4: 50.9 MHz with; the path
+    register -> DSP -> register crosses the die twice). The rest are
     :class:`~.multiplier.LUTMultiplier` (no ``$mul``: always LUT logic) with
     three registers inside, then the product register: about one adder
     level per cycle.
