@@ -129,7 +129,7 @@ class DenseIntEngine(_DenseEngine):
     them all (A/B, F/J/K/G, H and O). On ECP5 Yosys packs no register
     into a MULT18X18D, and the DSP sites are spread over the die: the
     operand registers are there so that a placer can put one next to each
-    DSP. nextpnr 0.x does not (it places them with the rest of the logic),
+    DSP. nextpnr 0.11 does not (it places them with the rest of the logic),
     so large int8 engines stay at about 51 MHz on the ECP5 85F with or
     without them (14 x 4: 51.0 MHz without, 13 x 4: 50.9 MHz with; the path
     register -> DSP -> register crosses the die twice). The rest are
