@@ -49,6 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from synth_common import BENCH_DIR, fmt, load_average, synth_row, write_json  # noqa: E402
 
+from sst_hw.dense import WeightFormat  # noqa: E402
 from sst_hw.rtl.dense_engine import DenseIntEngine, DenseTernaryEngine  # noqa: E402
 from sst_hw.rtl.engine import SSTEngine  # noqa: E402
 from sst_hw.synth.devices import get_device  # noqa: E402
@@ -63,8 +64,9 @@ LABELS = {"sst-8-2": "SST (8,2)", "ternary": "dense ternary", "int8": "dense int
 #: within the time of one benchmark run.
 FIT_SIMD = {"ice40": (1, 4), "ecp5": (4,)}
 #: Default ``--fill`` per family. On ECP5 85F an engine filling 85 % of the
-#: LUT4 (SST 99 PE x 4 SIMD) was still congested after hours of nextpnr on
-#: this 2-core machine; 60 % places and routes in well under an hour. Every
+#: LUT4 (SST 99 PE x 4 SIMD) was still congested after more than an hour of
+#: nextpnr on a 2-core machine (router1 stalled, then router2 at over 4
+#: minutes per iteration); at 60 % each kind took 20 to 40 minutes. Every
 #: kind gets the same fill, and the int8 engine's DSPs are a larger share of
 #: a smaller engine, so a lower fill can only flatter int8.
 FILL = {"ice40": 0.85, "ecp5": 0.60}
@@ -94,7 +96,8 @@ def run(kind, device, pe, simd, args, tag, place_and_route=True) -> dict:
     bpw = core.code_bits / core.n
     # nextpnr-ecp5's default router (router1) stalls on the large best-fit
     # engines (an int8 engine of 48,600 LUT4 still had 184,500 of its arcs to
-    # route after 5000 iterations); router2 routes them in minutes.
+    # route after 5000 iterations); router2 routed the 40,000-50,000-LUT4 fits
+    # in 4 to 16 minutes.
     big = device.family == "ecp5" and pe * simd > 16
     row = synth_row(core, device.name, BENCH_DIR / "vs_dense" / f"{device.name}-{kind}-{tag}",
                     seed=args.seed, reuse=args.reuse,
@@ -136,11 +139,12 @@ def probe_pes(kind, device, simd) -> tuple[int, int]:
 
 
 def memory_cap_pe(kind, device, simd) -> int | None:
-    """The PE beyond which an engine of ``kind`` outruns the memory feed (it
-    gains nothing past it), or None if that is beyond any fit."""
+    """For int8, the largest PE the memory feed keeps busy (a larger engine
+    gains nothing); None for the other kinds, whose fits stay far below it."""
     if kind != "int8":
         return None
-    return max(1, math.floor(device.memory_read_bits / 8 / (N * simd)))
+    bits = WeightFormat("int8", N).bits_per_weight
+    return max(1, math.floor(device.memory_read_bits / bits / (N * simd)))
 
 
 def predict_pe(rows, device, fill) -> int:
@@ -377,7 +381,11 @@ def markdown(results) -> str:
             f"{_g(r['weights_per_s'])} | {_g(r['weights_per_s_per_klut'])} | "
             f"{r['bits_per_weight']:g} | {r['capacity_weights'] / 1e6:.2f} |")
     if results["best_fit"]:
-        lines += ["", "Best fit (largest engine that places and routes; delivered = "
+        fills = results.get("fill") or {}
+        within = ", ".join(f"{d} {f:.0%}" for d, f in fills.items()) \
+            if isinstance(fills, dict) else ""
+        lines += ["", "Best fit (largest engine that places and routes within the fill "
+                  f"aimed at: {within} of the device; delivered = "
                   "min(engine, memory feed) x fmax):", "",
                   "| device | engine | PE x SIMD | LUT4 | FF | DSP | fmax MHz | "
                   "engine G weights/s | memory feed weights/cycle | delivered G weights/s |",

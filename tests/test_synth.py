@@ -52,9 +52,9 @@ class Copies(wiring.Component):
     y: Out(32)
 
     def elaborate(self, platform):
-        from sst_hw.rtl.row_pipeline import register_copies
+        from sst_hw.rtl.row_pipeline import broadcast_registers
         m = Module()
-        regs = register_copies(m, self.a, 4, "copy")
+        regs = broadcast_registers(m, self.a, [range(g, g + 1) for g in range(4)], "copy")
         m.d.comb += self.y.eq(Cat(*regs))
         return m
 

@@ -24,7 +24,7 @@ from .engine import DEFAULT_MAX_ROW_LEN, MAX_ACC_WIDTH, input_layout
 from .lane import term_range
 from .multiplier import LUTMultiplier, product_shape
 from .row_pipeline import (DEFAULT_FANOUT, check_common_params, delay_flags, engine_members,
-                           pe_groups, register_copies, row_flow_control,
+                           pe_groups, broadcast_registers, row_flow_control,
                            trees_into_accumulators)
 
 __all__ = ["DenseIntEngine", "DenseTernaryEngine", "dense_engine", "DENSE_KINDS"]
@@ -91,14 +91,13 @@ class _DenseEngine(wiring.Component):
         # Input registers: capture every cycle (no enable); only valid bits gate state.
         # The activations have one copy per PE group (see SSTEngine's fanout).
         groups = pe_groups(self.pe, self.fanout)
-        acts = register_copies(m, self.i.p.act, len(groups), "act1")
-        act_of = [acts[g] for g, group in enumerate(groups) for _ in group]
+        acts = broadcast_registers(m, self.i.p.act, groups, "act1")
         code = Signal(self.in_layout["code"].shape, reset_less=True, name="code1")
         valid = Signal(name="v1")
         last = Signal(name="l1")
         m.d.sync += [code.eq(self.i.p.code), valid.eq(accept), last.eq(close)]
 
-        terms, cins = self._terms(m, act_of, code)
+        terms, cins = self._terms(m, acts, code)
         valid, last = delay_flags(m, valid, last, self._term_stages, "term")
         trees_into_accumulators(m, terms, cins, self._term_range(), self.acc_width,
                                 stage_levels=self.tree_stage_levels, valid=valid, last=last,

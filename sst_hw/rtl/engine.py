@@ -13,7 +13,7 @@ from .adder_tree import tree_latency
 from .decoder import CodeDecoder, check_rom, slot_plan
 from .lane import SignSelectLane, term_range
 from .row_pipeline import (DEFAULT_FANOUT, check_common_params, delay_flags, engine_members,
-                           pe_groups, register_copies, row_flow_control,
+                           pe_groups, broadcast_registers, row_flow_control,
                            trees_into_accumulators)
 
 __all__ = ["SSTEngine", "input_layout", "DEFAULT_MAX_ROW_LEN", "MAX_ACC_WIDTH"]
@@ -191,21 +191,20 @@ class SSTEngine(wiring.Component):
         if self.decode_reg:
             act1 = Signal(self.in_layout["act"].shape, reset_less=True)
             m.d.sync += act1.eq(self.i.p.act)
-            acts = register_copies(m, act1, len(groups), "act2")
+            acts = broadcast_registers(m, act1, groups, "act2")
             valid, last = delay_flags(m, valid, last, 1, "dec")
         else:
-            acts = register_copies(m, self.i.p.act, len(groups), "act1")
+            acts = broadcast_registers(m, self.i.p.act, groups, "act1")
 
         # Sign-select lanes, one per PE x subvector.
         terms = [[] for _ in range(pe)]
         corrs = [[] for _ in range(pe)]
-        group_of = {p: g for g, group in enumerate(groups) for p in group}
         for p in range(pe):
             for s in range(simd):
                 lane = SignSelectLane(self.plan, self.n, self.act_width, self.act_signed,
                                       registered=self.select_reg)
                 m.submodules[f"lane_{p}_{s}"] = lane
-                m.d.comb += [lane.act.eq(acts[group_of[p]][s]), lane.slots.eq(dec.slots[p * simd + s])]
+                m.d.comb += [lane.act.eq(acts[p][s]), lane.slots.eq(dec.slots[p * simd + s])]
                 terms[p].extend(lane.terms[i] for i in range(k))
                 corrs[p].extend(lane.corr[i] for i in range(k))
         if self.select_reg:

@@ -10,7 +10,7 @@ identically, so the comparison between them measures that difference alone.
 from __future__ import annotations
 
 from amaranth.hdl import Signal
-from amaranth.lib import stream, wiring
+from amaranth.lib import stream
 from amaranth.lib.wiring import In, Out
 
 from ..arith import act_range
@@ -19,7 +19,7 @@ from .accumulator import AccumulatorBank
 from .adder_tree import AdderTree
 
 __all__ = ["check_common_params", "engine_members", "row_flow_control", "delay_flags",
-           "pe_groups", "register_copies", "trees_into_accumulators", "DEFAULT_FANOUT"]
+           "pe_groups", "broadcast_registers", "trees_into_accumulators", "DEFAULT_FANOUT"]
 
 #: Default most PEs that read one copy of a broadcast register.
 DEFAULT_FANOUT = 8
@@ -75,11 +75,12 @@ def row_flow_control(m, i, o, depth: int):
     return accept, close
 
 
-def delay_flags(m, valid, last, cycles: int, name: str):
-    """``valid`` and ``last`` delayed by ``cycles`` registers (named ``name``)."""
+def delay_flags(m, valid, last, cycles: int, name: str, attrs=None):
+    """``valid`` and ``last`` delayed by ``cycles`` registers (named ``name``,
+    with the Verilog attributes ``attrs``)."""
     for c in range(cycles):
-        v = Signal(name=f"{name}_v{c}")
-        lst = Signal(name=f"{name}_l{c}")
+        v = Signal(name=f"{name}_v{c}", attrs=attrs or {})
+        lst = Signal(name=f"{name}_l{c}", attrs=attrs or {})
         m.d.sync += [v.eq(valid), lst.eq(last)]
         valid, last = v, lst
     return valid, last
@@ -97,31 +98,15 @@ def pe_groups(pe: int, fanout: int) -> list[range]:
     return [range(lo, min(lo + size, pe)) for lo in range(0, pe, size)]
 
 
-def register_copies(m, value, copies: int, name: str) -> list:
-    """``copies`` registers (no reset) that each load ``value`` every cycle;
-    marked to survive synthesis as separate flip-flops when there are several."""
-    attrs = KEEP if copies > 1 else {}
-    regs = [Signal.like(value, reset_less=True, name=f"{name}_g{g}" if copies > 1 else name,
-                        attrs=attrs) for g in range(copies)]
+def broadcast_registers(m, value, groups: list[range], name: str) -> list:
+    """One register (no reset) loading ``value`` every cycle per PE group;
+    returns, for each PE, the copy it reads. With several groups the copies
+    are marked to survive synthesis as separate flip-flops."""
+    many = len(groups) > 1
+    regs = [Signal.like(value, reset_less=True, name=f"{name}_g{g}" if many else name,
+                        attrs=KEEP if many else {}) for g in range(len(groups))]
     m.d.sync += [r.eq(value) for r in regs]
-    return regs
-
-
-def _flag_copies(m, valid, last, cycles: int, copies: int) -> list[tuple]:
-    """``(valid, last)`` per group, delayed by ``cycles``; each group has its own
-    (kept) registers, so with ``cycles == 0`` all groups share the inputs."""
-    if cycles == 0 or copies == 1:
-        return [delay_flags(m, valid, last, cycles, "tree")] * copies
-    out = []
-    for g in range(copies):
-        v, lst = valid, last
-        for c in range(cycles):
-            nv = Signal(name=f"tree_g{g}_v{c}", attrs=KEEP)
-            nl = Signal(name=f"tree_g{g}_l{c}", attrs=KEEP)
-            m.d.sync += [nv.eq(v), nl.eq(lst)]
-            v, lst = nv, nl
-        out.append((v, lst))
-    return out
+    return [regs[g] for g, group in enumerate(groups) for _ in group]
 
 
 def trees_into_accumulators(m, terms, cins, term_range, acc_width: int, *,
@@ -146,19 +131,16 @@ def trees_into_accumulators(m, terms, cins, term_range, acc_width: int, *,
             m.d.comb += tree.terms[j].eq(t)
         m.d.comb += tree.cins.eq(cins[p])
         trees.append(tree)
-    flags = _flag_copies(m, valid, last, tree_latency, len(groups))
-    if len(groups) == 1:
-        bank = AccumulatorBank(len(terms), trees[0].sum_width, acc_width, depth=depth)
-        m.submodules.acc = bank
-        m.d.comb += [bank.valid.eq(flags[0][0]), bank.last.eq(flags[0][1])]
-        for p, tree in enumerate(trees):
-            m.d.comb += [bank.addend[p].eq(tree.sum), bank.cin[p].eq(tree.cout)]
-        wiring.connect(m, wiring.flipped(o), bank.o)
-        return
+    many = len(groups) > 1
+    if many and tree_latency:   # each group its own (kept) delay registers
+        flags = [delay_flags(m, valid, last, tree_latency, f"tree_g{g}", KEEP)
+                 for g in range(len(groups))]
+    else:
+        flags = [delay_flags(m, valid, last, tree_latency, "tree")] * len(groups)
     for g, (group, (v, lst)) in enumerate(zip(groups, flags)):
         bank = AccumulatorBank(len(group), trees[0].sum_width, acc_width, depth=depth,
-                               keep_control=True)
-        m.submodules[f"acc_g{g}"] = bank
+                               keep_control=many)
+        m.submodules[f"acc_g{g}" if many else "acc"] = bank
         m.d.comb += [bank.valid.eq(v), bank.last.eq(lst), bank.o.ready.eq(o.ready)]
         for j, p in enumerate(group):
             m.d.comb += [bank.addend[j].eq(trees[p].sum), bank.cin[j].eq(trees[p].cout),
