@@ -1,4 +1,5 @@
-"""The on-disk format of a whole SST network: one versioned ``.npz`` file.
+"""The on-disk format of a whole SST network: one versioned file, named
+``.sst`` by convention (an ``.npz`` archive inside).
 
 Layout (format ``"sst-hw-model"``, version 1), written by :func:`save` with
 ``np.savez`` and read by :func:`load` with ``allow_pickle=False``:
@@ -82,7 +83,7 @@ def header(network: Network) -> dict:
 
 
 def save(network: Network, path) -> Path:
-    """Write ``network`` to ``path`` (exactly that name; ``.npz`` suggested).
+    """Write ``network`` to ``path`` (exactly that name; ``.sst`` suggested).
 
     The file is written to a temporary file in the same folder and moved into
     place with ``os.replace``: a failed save leaves any earlier file untouched

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import arith
+from . import arith, limits
 from .codebook import Codebook
 from .golden import Network
 
@@ -421,7 +421,7 @@ class NetPlan:
             problems.append(
                 f"block RAM: needs {res['bram']['used']} blocks ({parts}; code memory "
                 f"{self.code_bits} bits, activation buffer {self.act_bits} bits), "
-                f"{device.name} has {device.bram} of {device.bram_bits} bits{hint}")
+                f"{device.name} has {device.bram} blocks of {device.bram_bits} bits{hint}")
         if problems:
             raise CapacityError(f"the model does not fit the {device.name}: "
                                 + "; ".join(problems))
@@ -472,8 +472,9 @@ def plan_network(network: Network, *, pe: int = 4, simd: int = 2, memory: str = 
     """
     if not isinstance(network, Network):
         raise TypeError(f"network must be a Network, not {type(network).__name__}")
-    pe = _check_int("pe", pe, 1, 256)
-    simd = _check_int("simd", simd, 1, 256)
+    pe = limits.check_size("pe", pe, limits.PE)
+    simd = limits.check_size("simd", simd, limits.SIMD)
+    limits.check_lanes(pe, simd)
     if memory not in MEMORIES:
         raise ValueError(f"memory must be one of {', '.join(MEMORIES)}, not {memory!r}")
     if requant not in REQUANT_MODES:

@@ -71,12 +71,12 @@ def test_dense_post_synthesis_netlist(tmp_path):
     netlist = tmp_path / "netlist.v"
     # relative paths: YoWASP tools see the working directory only
     run = subprocess.run([*yosys, "-q", "-l", "yosys.log", "-p",
-                          f"read_verilog {vpath.name}; synth_ice40 -top sst_engine -dsp; "
+                          f"read_verilog {vpath.name}; synth_ice40 -top dense_int8_engine -dsp; "
                           f"write_verilog -noattr {netlist.name}"],
                          cwd=tmp_path, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-2000:]
     assert netlist.read_text().count("SB_MAC16 ") == POST_SYNTH["dsp_mults"]
-    build = build_verilog([netlist, str(cells)], "sst_engine", tmp_path / "sim", sim="icarus",
+    build = build_verilog([netlist, str(cells)], "dense_int8_engine", tmp_path / "sim", sim="icarus",
                           build_args=["-g2012", "-DNO_ICE40_DEFAULT_ASSIGNMENTS"])
     results = run_tests(build, TB_MODULE, config={
         "sidecar": str(tmp_path / "engine.json"), "seed": 3, "rows": 8, "max_beats": 4})

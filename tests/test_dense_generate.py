@@ -35,6 +35,7 @@ def test_generate_int8(tmp_path, capsys):
     assert "5 of 32 multipliers as DSP" in capsys.readouterr().out
     side = json.loads((tmp_path / "build" / "dense.json").read_text())
     assert side["format"] == "sst-hw/engine" and side["version"] == 1
+    assert side["module"] == "dense_int8_engine"     # not sst_engine: it is no SST engine
     assert "codebook" not in side
     assert side["weights"] == {"kind": "int8", "bits_per_weight": 8, "signed": True, "n": 8,
                                "code_bits": 64, "zero_code": 0, "range": [-128, 127]}
@@ -46,7 +47,7 @@ def test_generate_int8(tmp_path, capsys):
     assert fi["code"] == {"offset": 2 * 8 * 8, "width": 2 * 2 * 64, "shape": [2, 2],
                           "element": {"width": 64, "signed": False}}
     text = out.read_text()
-    header = re.search(r"^module sst_engine\(([^)]*)\);", text, re.M)
+    header = re.search(r"^module dense_int8_engine\(([^)]*)\);", text, re.M)
     assert {p.strip() for p in header.group(1).split(",")} == {p["name"] for p in side["ports"]}
 
 
@@ -152,9 +153,9 @@ def test_testbench_model_matches_golden(cfg):
     (["--weights", "int8", "--dsp-mults", "9"], "dsp_mults must be an integer in 0..8, not 9"),
     (["--weights", "int8", "--weight-width", "17"],
      "weight_width must be an integer in 2..16, not 17"),
-    (["--weights", "int8", "--pe", "0"], "pe must be a positive integer, not 0"),
+    (["--weights", "int8", "--pe", "0"], "pe must be an integer in 1..256, not 0"),
     (["--weights", "ternary", "--max-row-len", "0"],
-     "max_row_len must be a positive integer, not 0"),
+     "max_row_len must be an integer in 1..1048576, not 0"),
 ])
 def test_generate_refuses_and_writes_nothing(tmp_path, capsys, extra, message):
     out = tmp_path / "out" / "engine.v"

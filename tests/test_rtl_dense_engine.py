@@ -192,8 +192,8 @@ def test_params_and_widths():
 
 
 @pytest.mark.parametrize("kwargs,exc,message", [
-    (dict(pe=0), ValueError, "pe must be a positive integer, not 0"),
-    (dict(simd=-1), ValueError, "simd must be a positive integer, not -1"),
+    (dict(pe=0), ValueError, "pe must be an integer in 1..256, not 0"),
+    (dict(simd=-1), ValueError, "simd must be an integer in 1..64, not -1"),
     (dict(n=0), ValueError, "n must be in 1..64, not 0"),
     (dict(n=65), ValueError, "n must be in 1..64, not 65"),
     (dict(weight_width=1), ValueError, "weight_width must be an integer in 2..16, not 1"),
@@ -206,11 +206,11 @@ def test_params_and_widths():
     (dict(act_width=1, act_signed=True), ValueError,
      "signed activations need at least 2 bits, not 1"),
     (dict(act_signed="yes"), TypeError, "act_signed must be True or False, not 'yes'"),
-    (dict(max_row_len=0), ValueError, "max_row_len must be a positive integer, not 0"),
+    (dict(max_row_len=0), ValueError, "max_row_len must be an integer in 1..1048576, not 0"),
     (dict(tree_stage_levels=-1), ValueError,
-     "tree_stage_levels must be a non-negative integer, not -1"),
-    (dict(out_depth=0), ValueError, "out_depth must be a positive integer, not 0"),
-    (dict(fanout=-1), ValueError, "fanout must be a non-negative integer, not -1"),
+     "tree_stage_levels must be an integer in 0..16, not -1"),
+    (dict(out_depth=0), ValueError, "out_depth must be an integer in 1..64, not 0"),
+    (dict(fanout=-1), ValueError, "fanout must be an integer in 0..256, not -1"),
     (dict(act_width=32, weight_width=16, max_row_len=1 << 20), ValueError,
      "accumulators of 68 bits"),
 ])
@@ -221,7 +221,7 @@ def test_int_errors(kwargs, exc, message):
 
 
 def test_ternary_errors():
-    with pytest.raises(ValueError, match="^pe must be a positive integer, not 0"):
+    with pytest.raises(ValueError, match="^pe must be an integer in 1..256, not 0"):
         DenseTernaryEngine(8, pe=0)
     with pytest.raises(TypeError, match="unexpected keyword argument 'dsp_mults'"):
         DenseTernaryEngine(8, dsp_mults=1)

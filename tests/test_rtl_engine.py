@@ -157,15 +157,15 @@ def test_engine_params_and_widths():
 
 
 @pytest.mark.parametrize("kwargs,exc,message", [
-    (dict(pe=0), ValueError, "pe must be a positive integer, not 0"),
-    (dict(simd=-1), ValueError, "simd must be a positive integer, not -1"),
-    (dict(pe=1.5), TypeError, "pe must be a positive integer, not 1.5"),
+    (dict(pe=0), ValueError, "pe must be an integer in 1..256, not 0"),
+    (dict(simd=-1), ValueError, "simd must be an integer in 1..64, not -1"),
+    (dict(pe=1.5), TypeError, "pe must be an integer in 1..256, not 1.5"),
     (dict(act_width=0), ValueError, "act_width must be an integer in 1..32, not 0"),
     (dict(act_width=33), ValueError, "act_width must be an integer in 1..32, not 33"),
     (dict(act_width=1, act_signed=True), ValueError,
      "signed activations need at least 2 bits, not 1"),
     (dict(act_signed="yes"), TypeError, "act_signed must be True or False, not 'yes'"),
-    (dict(max_row_len=0), ValueError, "max_row_len must be a positive integer, not 0"),
+    (dict(max_row_len=0), ValueError, "max_row_len must be an integer in 1..1048576, not 0"),
     (dict(variant="dense"), ValueError,
      "variant must be one of 'full', 'partitioned', not 'dense'"),
     (dict(assignment="gray"), ValueError,
@@ -173,8 +173,16 @@ def test_engine_params_and_widths():
     (dict(rom="bram"), ValueError, "rom must be one of 'auto', 'logic', 'block', not 'bram'"),
     (dict(assignment="direct", rom="logic"), ValueError, "rom applies to enum codes only"),
     (dict(tree_stage_levels=-1), ValueError,
-     "tree_stage_levels must be a non-negative integer, not -1"),
-    (dict(out_depth=0), ValueError, "out_depth must be a positive integer, not 0"),
+     "tree_stage_levels must be an integer in 0..16, not -1"),
+    (dict(out_depth=0), ValueError, "out_depth must be an integer in 1..64, not 0"),
+    # Absurd sizes are refused at once (they used to elaborate for minutes).
+    (dict(pe=100000), ValueError, "pe must be an integer in 1..256, not 100000"),
+    (dict(simd=65), ValueError, "simd must be an integer in 1..64, not 65"),
+    (dict(pe=256, simd=4), ValueError, "pe x simd must be at most 512 lanes, not 256 x 4 = 1024"),
+    (dict(max_row_len=(1 << 20) + 1), ValueError,
+     "max_row_len must be an integer in 1..1048576, not 1048577"),
+    (dict(out_depth=65), ValueError, "out_depth must be an integer in 1..64, not 65"),
+    (dict(fanout=257), ValueError, "fanout must be an integer in 0..256, not 257"),
     (dict(select_reg=None), TypeError, "select_reg must be True or False, not None"),
     (dict(decode_reg=0), TypeError, "decode_reg must be True or False, not 0"),
 ])
@@ -191,5 +199,7 @@ def test_engine_codebook_errors():
         SSTEngine(8, 3, "partitioned")
     with pytest.raises(ValueError, match="2\\^22 rows"):
         SSTEngine(16, 7)
-    with pytest.raises(ValueError, match="accumulators of .* bits .* exceed the 64-bit limit"):
+    # Rows beyond the size bound are refused before the accumulator width is
+    # worked out (within it, an SST accumulator stays under 64 bits).
+    with pytest.raises(ValueError, match="max_row_len must be an integer in 1..1048576"):
         SSTEngine(8, 2, act_width=32, max_row_len=1 << 40)

@@ -102,13 +102,13 @@ def test_sidecar_reader(tmp_path):
 
 
 @pytest.mark.parametrize("extra,message", [
-    (["--pe", "0"], "pe must be a positive integer, not 0"),
+    (["--pe", "0"], "pe must be an integer in 1..256, not 0"),
     (["--k", "9"], "K (non-zeros per subvector) must be in 1..8, not 9"),
     (["--variant", "partitioned", "--k", "3"], "partitioned codebooks need N divisible by K"),
     (["--act-width", "1", "--act-signed"], "signed activations need at least 2 bits, not 1"),
-    (["--max-row-len", "0"], "max_row_len must be a positive integer, not 0"),
+    (["--max-row-len", "0"], "max_row_len must be an integer in 1..1048576, not 0"),
     (["--assignment", "direct", "--rom", "block"], "rom applies to enum codes only"),
-    (["--out-depth", "0"], "out_depth must be a positive integer, not 0"),
+    (["--out-depth", "0"], "out_depth must be an integer in 1..64, not 0"),
     (["--name", "9bad"], "module name must be a Verilog identifier"),
     (["--name", "o__ready"], "module name 'o__ready' is also a port name"),
 ])

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..codebook import ASSIGNMENTS, VARIANTS, Codebook
+from ._outputs import check_output_file
 
 
 def add_codebook_args(p):
@@ -34,10 +35,9 @@ def codebook_of(args) -> Codebook:
 
 
 def check_common(args) -> Path:
-    """Refuse a bad activation width or an output that is a folder; the output path."""
+    """Refuse a bad activation width or an output that cannot be written (a
+    folder, a read-only or missing folder); the output path. Called before
+    any long work."""
     if not 2 <= args.act_width <= 16:
         raise ValueError(f"--act-width must be in 2..16, not {args.act_width}")
-    out = Path(args.output)
-    if out.is_dir():
-        raise ValueError(f"output {str(out)!r} is a folder; give a file name")
-    return out
+    return check_output_file(args.output, "output")

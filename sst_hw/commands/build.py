@@ -12,6 +12,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from .. import limits
+from ._outputs import check_writable_dir
+
 HELP_EPILOG = """\
 Boards: icebreaker (iCE40 UP5K, 12 MHz), ulx3s-12f/25f/45f/85f (ECP5, 25 MHz),
 hx8k-b-evn (iCE40 HX8K breakout, 12 MHz). The network runs on the board clock.
@@ -30,7 +33,7 @@ def register(sub):
 
     p = sub.add_parser("build", help="build a board bitstream for a model (UART front end)",
                        epilog=HELP_EPILOG)
-    p.add_argument("model", type=Path, help="model file (.npz, sst-hw-model format)")
+    p.add_argument("model", type=Path, help="model file (.sst: an sst-hw model, from `train` or `import`)")
     p.add_argument("--board", required=True, choices=list(BOARDS), help="target board")
     p.add_argument("--baud", type=int, default=DEFAULT_BAUD,
                    help=f"UART rate in bit/s (default {DEFAULT_BAUD})")
@@ -40,9 +43,11 @@ def register(sub):
                    help="idle bit-times that end a partial frame "
                         f"(default {DEFAULT_TIMEOUT_BITS})")
     p.add_argument("--pe", type=int, default=None,
-                   help="network core: processing elements (default: SSTNetwork's)")
+                   help=f"network core: processing elements, {limits.PE[0]}..{limits.PE[1]} "
+                        "(default: SSTNetwork's)")
     p.add_argument("--simd", type=int, default=None,
-                   help="network core: subvectors per beat (default: SSTNetwork's)")
+                   help=f"network core: subvectors per beat, {limits.SIMD[0]}..{limits.SIMD[1]} "
+                        "(default: SSTNetwork's)")
     p.add_argument("--build-dir", type=Path, default=None,
                    help="output folder (default build/boards/<model>-<board>)")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
@@ -81,19 +86,22 @@ def run(args):
     from ..boards.flow import BoardBuildError, build_bitstream
     from ..cli import UserError
     from ..synth.flow import SynthesisError
+    from .infer import check_link_args
 
     if not args.model.is_file():
         raise UserError(f"no such model file: {args.model}")
+    check_link_args(args.baud)
     if not 16 <= args.timeout_bits <= 0xFFFF:
         raise UserError(f"--timeout-bits must be in 16..65535, not {args.timeout_bits}")
     board = get_board(args.board)
+    stem = f"{args.model.stem}-{board.name}"
+    build_dir = args.build_dir or Path("build") / "boards" / stem
+    check_writable_dir(build_dir, "--build-dir")
     network = modelfile.load(args.model)
     options = {k: getattr(args, k) for k in ("pe", "simd") if getattr(args, k) is not None}
     top = make_board_top(network, board, baud=args.baud, timeout_bits=args.timeout_bits,
                          **options)
     info = top.system.info
-    stem = f"{args.model.stem}-{board.name}"
-    build_dir = args.build_dir or Path("build") / "boards" / stem
     print(f"building {args.model} for {board.description} in {build_dir} "
           f"({args.baud} baud, divisor {info.divisor}, seed {args.seed}) ...", file=sys.stderr)
     try:

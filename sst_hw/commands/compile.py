@@ -2,6 +2,9 @@
 
 from pathlib import Path
 
+from .. import limits
+from ._outputs import check_output_file
+
 HELP_EPILOG = """\
 Writes OUTPUT (Verilog of the whole network core: code memory, activation
 buffers, engine, sequencer, requantization, arg-max) and, beside it, the
@@ -23,12 +26,15 @@ def register(sub):
 
     p = sub.add_parser("compile", help="write a model's network core (Verilog + JSON sidecar)",
                        epilog=HELP_EPILOG)
-    p.add_argument("model", type=Path, help="model file (.npz, sst-hw-model format)")
+    p.add_argument("model", type=Path, help="model file (.sst: an sst-hw model, from `train` or `import`)")
     p.add_argument("-o", "--output", required=True, type=Path, help="Verilog file to write")
     p.add_argument("--json", type=Path, default=None,
                    help="sidecar path (default: OUTPUT with suffix .json)")
-    p.add_argument("--pe", type=int, default=4, help="processing elements (default 4)")
-    p.add_argument("--simd", type=int, default=2, help="subvectors per beat (default 2)")
+    p.add_argument("--pe", type=int, default=4,
+                   help=f"processing elements, {limits.PE[0]}..{limits.PE[1]} (default 4)")
+    p.add_argument("--simd", type=int, default=2,
+                   help=f"subvectors per beat, {limits.SIMD[0]}..{limits.SIMD[1]} (default 2; "
+                        f"PE x SIMD at most {limits.MAX_LANES})")
     p.add_argument("--memory", choices=MEMORIES, default="bram",
                    help="where the codes live: block RAM (default) or the UP5K's SPRAM")
     p.add_argument("--device", choices=list(DEVICES), default="up5k",
@@ -62,6 +68,9 @@ def run(args):
                         f"give the Verilog file (e.g. net.v)")
     if not args.model.is_file():
         raise UserError(f"no such model file: {args.model}")
+    check_output_file(args.output, "output")
+    if args.json is not None:
+        check_output_file(args.json, "--json")
     device = get_device(args.device)
     network = modelfile.load(args.model)
     kwargs = dict(pe=args.pe, simd=args.simd, memory=args.memory, requant=args.requant,

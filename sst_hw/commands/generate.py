@@ -8,7 +8,9 @@ for side-by-side comparisons.
 import argparse
 from pathlib import Path
 
+from .. import limits
 from ..codebook import ASSIGNMENTS, VARIANTS
+from ._outputs import check_output_file
 
 HELP_EPILOG = """\
 Writes OUTPUT (Verilog) and, beside it, the sidecar (OUTPUT with suffix
@@ -29,7 +31,7 @@ INT8_ONLY = {"weight_width": "--weight-width", "dsp_mults": "--dsp-mults"}
 
 def register(sub):
     from ..rtl.decoder import ROM_STYLES
-    from ..rtl.emit import DEFAULT_MODULE_NAME
+    from ..rtl.emit import DEFAULT_MODULE_NAME, DENSE_MODULE_NAMES
     from ..rtl.engine import DEFAULT_MAX_ROW_LEN
     from ..rtl.row_pipeline import DEFAULT_FANOUT
 
@@ -50,8 +52,11 @@ def register(sub):
     p.add_argument("--dsp-mults", type=int, default=None,
                    help="int8 only: multipliers written as `*` (DSP blocks), the rest in LUT "
                         "logic (default: all)")
-    p.add_argument("--pe", type=int, default=1, help="processing elements (rows at once)")
-    p.add_argument("--simd", type=int, default=1, help="subvectors per beat")
+    p.add_argument("--pe", type=int, default=1,
+                   help=f"processing elements (rows at once), {limits.PE[0]}..{limits.PE[1]}")
+    p.add_argument("--simd", type=int, default=1,
+                   help=f"subvectors per beat, {limits.SIMD[0]}..{limits.SIMD[1]} (PE x SIMD "
+                        f"at most {limits.MAX_LANES})")
     p.add_argument("--act-width", type=int, default=8, help="activation width in bits")
     p.add_argument("--act-signed", action=argparse.BooleanOptionalAction, default=False,
                    help="signed (two's complement) activations (default: unsigned)")
@@ -70,7 +75,9 @@ def register(sub):
     p.add_argument("--fanout", type=int, default=DEFAULT_FANOUT,
                    help="most PEs reading one copy of the broadcast registers, 0 for one "
                         f"copy (default {DEFAULT_FANOUT})")
-    p.add_argument("--name", default=DEFAULT_MODULE_NAME, help="Verilog module name")
+    p.add_argument("--name", default=None,
+                   help=f"Verilog module name (default {DEFAULT_MODULE_NAME}, or "
+                        f"{' / '.join(DENSE_MODULE_NAMES.values())} for the dense baselines)")
     p.add_argument("-o", "--output", required=True, type=Path, help="Verilog file to write")
     p.add_argument("--sidecar", type=Path, default=None,
                    help="sidecar path (default: OUTPUT with suffix .json)")
@@ -113,14 +120,18 @@ def build_engine(args):
 
 def run(args):
     from ..cli import UserError
-    from ..rtl.emit import write_engine
+    from ..rtl.emit import check_module_name, write_engine
 
     if args.output.suffix == ".json":
         raise UserError(f"output {str(args.output)!r} is the sidecar's name; "
                         f"give the Verilog file (e.g. engine.v)")
+    check_output_file(args.output, "output")
+    if args.sidecar is not None:
+        check_output_file(args.sidecar, "--sidecar")
     engine = build_engine(args)
-    vpath, jpath = write_engine(engine, args.output, args.sidecar, name=args.name)
-    print(f"wrote {vpath} (module {args.name}) and {jpath}")
+    name = check_module_name(engine, args.name)
+    vpath, jpath = write_engine(engine, args.output, args.sidecar, name=name)
+    print(f"wrote {vpath} (module {name}) and {jpath}")
     if args.weights == "sst":
         cb = engine.codebook
         what = f"{cb.variant}/{cb.assignment} ({cb.n},{cb.k}), {cb.bits}-bit codes"

@@ -61,7 +61,30 @@ def _load_input(path: Path) -> np.ndarray:
     if x.ndim != 2:
         raise UserError(f"input {path} must have shape (features,) or (batch, features), "
                         f"not {x.shape}")
+    if x.shape[0] == 0 or x.shape[1] == 0:
+        raise UserError(f"input {path} is empty (shape {x.shape}); give at least one input "
+                        f"of at least one feature")
     return x.astype(np.int64)
+
+
+#: UART rates a host serial port can be asked for, bit/s (FTDI chips: up to 12 Mbaud).
+BAUD_RANGE = (300, 12_000_000)
+#: Seconds to wait for a reply: more than nothing, at most an hour.
+TIMEOUT_RANGE = (0.001, 3600.0)
+
+
+def check_link_args(baud, timeout=None) -> None:
+    """Refuse a UART rate or reply timeout outside :data:`BAUD_RANGE` /
+    :data:`TIMEOUT_RANGE` (``UserError`` naming the value and the range)."""
+    from ..cli import UserError
+
+    lo, hi = BAUD_RANGE
+    if not lo <= baud <= hi:
+        raise UserError(f"--baud must be in {lo}..{hi} bit/s, not {baud}")
+    if timeout is not None:
+        lo, hi = TIMEOUT_RANGE
+        if not (lo <= timeout <= hi):   # also refuses NaN
+            raise UserError(f"--timeout must be in {lo:g}..{hi:g} seconds, not {timeout:g}")
 
 
 def open_transport(port: str, baud: int, network=None):
@@ -87,6 +110,9 @@ def run(args):
     from ..cli import UserError
     from ..host import Client, ModelMismatch, ProtocolError
 
+    check_link_args(args.baud, args.timeout)
+    if args.model is not None and not args.model.is_file():
+        raise UserError(f"no such model file: {args.model}")
     network = modelfile.load(args.model) if args.model else None
     if args.verify and network is None:
         raise UserError("--verify needs --model")

@@ -1,10 +1,15 @@
 """``sst-hw synth``: yosys + nextpnr on an emitted core or a model file.
 
-A ``.v`` file (with its JSON sidecar beside it) is wrapped in the
-out-of-context harness; a model file (``.sst``) is first compiled into the
-network core with the ``compile`` defaults. Writes ``report.json`` and
-``report.md`` into the build folder and exits non-zero (status 1) when the
-design does not fit or misses the clock constraint.
+A ``.v`` file (with its JSON sidecar beside it, when there is one) is wrapped
+in the out-of-context harness; a model file (``.sst``) is first compiled into
+the network core with the ``compile`` defaults. Writes ``report.json`` and
+``report.md`` into the build folder.
+
+Exit status: 0 when the design fits (and, if ``--freq`` was given, meets
+that clock); 1 when it does not fit or misses the ``--freq`` the user asked
+for; 2 for bad input, including a network core whose memories cannot fit the
+device, which is refused before any synthesis. Without ``--freq`` nextpnr
+aims at a default target and the achieved fmax is reported, not judged.
 """
 
 from __future__ import annotations
@@ -13,15 +18,30 @@ import sys
 from pathlib import Path
 
 from ..synth.devices import DEVICES
+from ._outputs import check_writable_dir
+
+HELP_EPILOG = """\
+Without --freq the place-and-route aims at 48 MHz (iCE40) or 100 MHz (ECP5)
+and the command reports the fmax it reached; with --freq F it exits 1 when
+fmax < F. A network core's memories (read from its sidecar, or planned from
+the model file) are checked against the device first: one that cannot fit is
+refused at once.
+"""
 
 
 def register(sub):
-    p = sub.add_parser("synth", help="synthesize a core (.v) or a model (.sst) and report")
-    p.add_argument("design", help="Verilog file written by `generate`/`compile`, or a model file")
+    p = sub.add_parser("synth", help="synthesize a core (.v) or a model (.sst) and report",
+                       epilog=HELP_EPILOG)
+    p.add_argument("design", help="Verilog file written by `generate`/`compile` (or any "
+                                  "Verilog file), or a model file (.sst)")
     p.add_argument("--device", required=True, choices=sorted(DEVICES),
                    help="target device")
     p.add_argument("--freq", type=float, default=None,
-                   help="clock constraint in MHz (default: 48 on iCE40, 100 on ECP5)")
+                   help="clock constraint in MHz, 1..1000; exit 1 if missed (default: aim at "
+                        "48 on iCE40, 100 on ECP5 and report fmax without judging it)")
+    p.add_argument("--top", default=None,
+                   help="module to synthesize in a Verilog file (default: from the sidecar, "
+                        "else the only module or the top of the hierarchy)")
     p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
     p.add_argument("--build-dir", default=None,
                    help="where tools run and reports go (default: build/synth/<name>-<device>)")
@@ -29,30 +49,39 @@ def register(sub):
 
 
 def default_freq(device: str) -> float:
+    """The clock nextpnr aims at when the user names none, MHz."""
     return 48.0 if DEVICES[device].family == "ice40" else 100.0
 
 
 def run(args):
     from ..cli import UserError
-    from ..synth.flow import SynthesisError, synthesize
+    from ..synth.devices import get_device
+    from ..synth.flow import SynthesisError, VerilogDesign, synthesize
 
     src = Path(args.design)
     if not src.is_file():
         raise UserError(f"no such file: {src}")
     if args.freq is not None and not 1 <= args.freq <= 1000:
         raise UserError(f"--freq must be in 1..1000 MHz, not {args.freq}")
+    device = get_device(args.device)
     freq = args.freq or default_freq(args.device)
     build = Path(args.build_dir or f"build/synth/{src.stem}-{args.device}")
+    check_writable_dir(build, "--build-dir")
     if src.suffix in (".v", ".sv"):
-        design = src
+        sidecar = src.with_suffix(".json")
+        if sidecar.is_file():
+            check_sidecar_fit(sidecar, device)
+        design = VerilogDesign.from_sidecar(src, top=args.top) if args.top else src
     else:
-        design = _compile_model(src, args.device, build)
+        if args.top:
+            raise UserError("--top applies to a Verilog file, not a model file")
+        design = _compile_model(src, device)
     print(f"synthesizing {src} for {args.device} at {freq:g} MHz in {build} ...",
           file=sys.stderr)
     try:
         report = synthesize(design, args.device, freq, build, seed=args.seed)
     except SynthesisError as e:
-        print(f"sst-hw synth: {e}", file=sys.stderr)
+        print(f"sst-hw synth: error: {e}", file=sys.stderr)
         return 1
     report.write(build)
     print(report.to_markdown())
@@ -61,17 +90,56 @@ def run(args):
         print(f"sst-hw synth: error: the design does not fit {args.device}", file=sys.stderr)
         return 1
     if not report.meets_timing:
-        print(f"sst-hw synth: error: fmax {report.fmax_mhz:.1f} MHz misses the "
-              f"{freq:g} MHz constraint", file=sys.stderr)
-        return 1
+        if args.freq is not None:
+            print(f"sst-hw synth: error: fmax {report.fmax_mhz:.1f} MHz misses the "
+                  f"{freq:g} MHz constraint", file=sys.stderr)
+            return 1
+        print(f"sst-hw synth: fmax {report.fmax_mhz:.1f} MHz (below the {freq:g} MHz aimed "
+              f"at; pass --freq to require a clock)", file=sys.stderr)
     return 0
 
 
-def _compile_model(model: Path, device: str, build: Path):
-    """The network core of a model file, as an Amaranth component."""
-    from .. import modelfile
+def check_sidecar_fit(sidecar: Path, device) -> None:
+    """Refuse (``UserError``) a network core whose memories, as its sidecar
+    lists them, need more block RAM or SPRAM than ``device`` has."""
+    import json
+
+    from ..cli import UserError
+    from ..netgen import block_count
+
     try:
-        from ..rtl.network import SSTNetwork
-    except ImportError as e:  # pragma: no cover - while the network core is absent
-        raise ValueError(f"cannot synthesize a model file without the network core ({e})")
-    return SSTNetwork(modelfile.load(model))
+        res = json.loads(sidecar.read_text()).get("resources")
+    except (OSError, ValueError) as e:
+        raise UserError(f"cannot read the sidecar {sidecar}: {e}") from None
+    if not isinstance(res, dict) or "code_memory" not in res:
+        return          # an engine: no memories to check
+    code, act, par = res["code_memory"], res["activation_buffer"], res["requant_table"]
+    memories = [("activation buffer", act), ("requantization table", par)]
+    if code["kind"] == "bram":
+        memories.insert(0, ("code memory", code))
+    elif not device.spram:
+        raise UserError(f"{sidecar.name}: the codes live in SPRAM, which {device.name} does "
+                        f"not have; compile with --memory bram")
+    blocks = {name: block_count(m["word_bits"], m["words"], device.family)
+              for name, m in memories}
+    if sum(blocks.values()) > device.bram:
+        parts = ", ".join(f"{n} {b}" for n, b in blocks.items() if b)
+        raise UserError(f"the core of {sidecar.name} does not fit the {device.name}: its "
+                        f"memories need {sum(blocks.values())} blocks of block RAM ({parts}); "
+                        f"the device has {device.bram}; nothing synthesized")
+
+
+def _compile_model(model: Path, device):
+    """The network core of a model file, as an Amaranth component, refused
+    (``UserError``) before any synthesis when it cannot fit ``device``."""
+    from .. import modelfile
+    from ..cli import UserError
+    from ..netgen import CapacityError
+    from ..rtl.network import SSTNetwork, network_plan
+
+    network = modelfile.load(model)
+    try:
+        network_plan(network).check_fit(device)
+    except CapacityError as e:
+        raise UserError(f"{e}; nothing synthesized") from None
+    return SSTNetwork(network)

@@ -98,6 +98,16 @@ SIDECAR_VERSION = 1
 #: Widest code whose table of 2^B vectors the sidecar lists.
 MAX_SIDECAR_CODE_BITS = MAX_TABLE_BITS
 DEFAULT_MODULE_NAME = "sst_engine"
+#: Default module name of each dense baseline kind (``DenseWeights.kind``).
+DENSE_MODULE_NAMES = {"int8": "dense_int8_engine", "ternary2": "dense_ternary_engine"}
+
+
+def default_module_name(engine) -> str:
+    """``sst_engine`` for an SST engine, ``dense_int8_engine`` or
+    ``dense_ternary_engine`` for a dense baseline."""
+    if isinstance(engine, SSTEngine):
+        return DEFAULT_MODULE_NAME
+    return DENSE_MODULE_NAMES[engine.weights.kind]
 
 #: The engines this module emits (one stream interface, one sidecar schema).
 ENGINE_TYPES = (SSTEngine, DenseIntEngine, DenseTernaryEngine)
@@ -152,14 +162,14 @@ def weights_section(engine) -> dict:
     return engine.weights.sidecar()
 
 
-def engine_sidecar(engine, name: str = DEFAULT_MODULE_NAME,
+def engine_sidecar(engine, name: str | None = None,
                    verilog_file: str | None = None) -> dict:
     """The JSON sidecar of ``engine`` (an :data:`ENGINE_TYPES` instance) emitted
     as module ``name`` (see the module docstring for the schema). Raises
     ``ValueError`` when an SST code is too wide to list its table (more than
     2^20 code values)."""
     _check_engine(engine)
-    check_module_name(engine, name)
+    name = check_module_name(engine, name)
     sst = isinstance(engine, SSTEngine)
     if sst and engine.codebook.bits > MAX_SIDECAR_CODE_BITS:
         cb = engine.codebook
@@ -205,8 +215,11 @@ def _check_engine(engine):
                         f"not {engine!r}")
 
 
-def check_module_name(engine, name: str) -> str:
-    """``name`` if it is a usable Verilog module name for ``engine``."""
+def check_module_name(engine, name: str | None) -> str:
+    """``name`` if it is a usable Verilog module name for ``engine``; ``None``
+    gives :func:`default_module_name`."""
+    if name is None:
+        return default_module_name(engine)
     if not isinstance(name, str) or not _IDENT.match(name):
         raise ValueError(f"module name must be a Verilog identifier ([A-Za-z_][A-Za-z0-9_]*), "
                          f"not {name!r}")
@@ -215,9 +228,10 @@ def check_module_name(engine, name: str) -> str:
     return name
 
 
-def engine_verilog(engine, name: str = DEFAULT_MODULE_NAME) -> str:
-    """Verilog text of ``engine`` as module ``name`` (ports ``clk``, ``rst``, ...)."""
-    check_module_name(engine, name)
+def engine_verilog(engine, name: str | None = None) -> str:
+    """Verilog text of ``engine`` as module ``name`` (ports ``clk``, ``rst``, ...;
+    default :func:`default_module_name`)."""
+    name = check_module_name(engine, name)
     return verilog.convert(engine, name=name, emit_src=False)
 
 
@@ -246,7 +260,7 @@ def dumps_sidecar(sidecar: dict) -> str:
 
 
 def write_engine(engine, verilog_path, json_path=None, *,
-                 name: str = DEFAULT_MODULE_NAME) -> tuple[Path, Path]:
+                 name: str | None = None) -> tuple[Path, Path]:
     """Write ``engine``'s Verilog to ``verilog_path`` and its sidecar to
     ``json_path`` (default: the same path with suffix ``.json``).
 

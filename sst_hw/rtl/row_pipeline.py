@@ -13,7 +13,9 @@ from amaranth.hdl import Signal
 from amaranth.lib import stream
 from amaranth.lib.wiring import In, Out
 
+from .. import limits
 from ..arith import act_range
+from ..limits import check_size
 from ._util import check_bool, check_int
 from .accumulator import AccumulatorBank
 from .adder_tree import AdderTree
@@ -34,15 +36,17 @@ KEEP = {"keep": 1}
 def check_common_params(engine, *, pe, simd, act_width, act_signed, max_row_len,
                         tree_stage_levels, out_depth, fanout):
     """Check the parameters every engine kind has and set them on ``engine``."""
-    engine.pe = check_int("pe", pe)
-    engine.simd = check_int("simd", simd)
+    engine.pe = check_size("pe", pe, limits.PE)
+    engine.simd = check_size("simd", simd, limits.SIMD)
+    limits.check_lanes(engine.pe, engine.simd)
     engine.act_width = check_int("act_width", act_width, 1, 32)
     engine.act_signed = check_bool("act_signed", act_signed)
     act_range(engine.act_width, engine.act_signed)   # signed activations need 2 bits
-    engine.max_row_len = check_int("max_row_len", max_row_len)
-    engine.tree_stage_levels = check_int("tree_stage_levels", tree_stage_levels, 0)
-    engine.out_depth = check_int("out_depth", out_depth)
-    engine.fanout = check_int("fanout", fanout, 0)
+    engine.max_row_len = check_size("max_row_len", max_row_len, limits.MAX_ROW_LEN)
+    engine.tree_stage_levels = check_size("tree_stage_levels", tree_stage_levels,
+                                          limits.TREE_STAGE_LEVELS)
+    engine.out_depth = check_size("out_depth", out_depth, limits.OUT_DEPTH)
+    engine.fanout = check_size("fanout", fanout, limits.FANOUT)
 
 
 def engine_members(in_layout, out_layout) -> dict:

@@ -258,10 +258,15 @@ def discover_ports(files, top=None, build_dir=".", timeout=None):
     data = json.loads((build_dir / "ports.json").read_text())
     modules = data.get("modules", {})
     if top is None:
-        tops = [n for n, m in modules.items() if str(m.get("attributes", {}).get("top", "0")).strip("0")]
+        # One module is the top whatever its attributes say; among several,
+        # the one Yosys's ``hierarchy -auto-top`` marked.
+        tops = list(modules) if len(modules) == 1 else [
+            n for n, m in modules.items()
+            if str(m.get("attributes", {}).get("top", "0")).strip("0")]
         if len(tops) != 1:
             raise SynthesisError(f"cannot tell the top module of {', '.join(map(str, files))}: "
-                                 f"candidates {sorted(tops) or sorted(modules)}; pass top=")
+                                 f"candidates {', '.join(sorted(tops) or sorted(modules))}; "
+                                 f"name one with --top")
         top = tops[0]
     if top not in modules:
         raise SynthesisError(f"module {top!r} not found in {', '.join(map(str, files))}")
