@@ -1,10 +1,14 @@
 """Board tops and bitstream builds (Yosys + nextpnr + pack through the platforms).
 
 Default run: every board's top level elaborates against its platform with
-the UART on the FTDI pins; a tiny UART-echo design on the iCEBreaker builds
-twice to the same bitstream hash; a missed clock leaves no bitstream.
+the UART on the FTDI pins, for a small test core and for the bundled model
+(the real ``SSTNetwork`` core, which uses the ``sync`` reset); the power-on
+reset counts and follows the button; a tiny UART-echo design on the
+iCEBreaker builds twice to the same bitstream hash; a missed clock leaves no
+bitstream.
 ``-m slow``: a whole model through ``sst-hw build`` for the iCEBreaker, twice,
-same hash (and the HX8K / ULX3S builds).
+same hash (and the HX8K / ULX3S builds); the bundled model through the CLI
+for one board of each family.
 """
 
 from __future__ import annotations
@@ -13,17 +17,36 @@ import dataclasses
 import json
 import re
 import time
+from pathlib import Path
 
 import pytest
-from amaranth.hdl import Elaboratable, Module
+from amaranth.hdl import ClockDomain, Elaboratable, Module
 from amaranth.lib import io, wiring
+from amaranth.sim import Simulator
 
 from sst_hw.boards import BOARDS, BoardTop, InferenceTop, core_info, get_board
+from sst_hw.boards.board import POR_SECONDS, PowerOnReset, por_cycles
 from sst_hw.boards.flow import BoardBuildError, build_bitstream, sha256_of
 from sst_hw.cli import main
+from sst_hw.commands.build import make_board_top
 from sst_hw.rtl.uart import UARTRx, UARTTx, uart_divisor
 
 from test_board_helpers import DenseTernaryCore, small_network
+
+#: The model the README's quick start builds.
+DIGITS = Path(__file__).resolve().parents[1] / "models" / "digits.sst"
+
+
+def _text(data) -> str:
+    return data.decode() if isinstance(data, bytes) else data
+
+
+def _small_top(board):
+    net = small_network(2, (6, 3))
+    core = DenseTernaryCore(net)
+    system = InferenceTop(core, core_info(net, core), clk_hz=board.clk_hz,
+                          divisor=uart_divisor(board.clk_hz, 115200))
+    return BoardTop(board, system)
 
 
 class Echo(Elaboratable):
@@ -58,11 +81,7 @@ def test_board_registry():
 def test_board_top_pins(name, tmp_path):
     """The top of every board elaborates; UART, LEDs and clock are constrained."""
     board = get_board(name)
-    net = small_network(2, (6, 3))
-    core = DenseTernaryCore(net)
-    system = InferenceTop(core, core_info(net, core), clk_hz=board.clk_hz,
-                          divisor=uart_divisor(board.clk_hz, 115200))
-    plan = board.platform().prepare(BoardTop(board, system), name="top")
+    plan = board.platform().prepare(_small_top(board), name="top")
     files = plan.files
     cons = files["top.pcf"] if board.family == "ice40" else files["top.lpf"]
     cons = cons.decode() if isinstance(cons, bytes) else cons
@@ -71,6 +90,70 @@ def test_board_top_pins(name, tmp_path):
         assert re.search(rf"\b{pin}\b", cons), (pin, cons)
     assert ("12.0" if board.clk_hz == 12e6 else "25000000") in cons
     assert len(re.findall(r"led_\d+|led_[gr]_0", cons)) >= 2
+
+
+@pytest.fixture(scope="module")
+def digits():
+    from sst_hw import modelfile
+    return modelfile.load(DIGITS)
+
+
+@pytest.mark.parametrize("name", sorted(BOARDS))
+def test_digits_top_elaborates(name, digits):
+    """The bundled model's whole top (SSTNetwork in block RAM, UART front end)
+    elaborates with the board's own platform into RTLIL, with the
+    board clock constrained; no Yosys synthesis or nextpnr (under 1 s each)."""
+    board = get_board(name)
+    platform = board.platform()
+    plan = platform.prepare(make_board_top(digits, board), name="top")
+    files = plan.files
+    il = _text(files["top.il"])
+    assert "module \\top.system.core" in il and "module \\top.por" in il
+    # The platform's default domain is not used: on ECP5 it resets through GSR.
+    assert not re.search(r"cell \\S?GSR\b", il)
+    port = f"{platform.default_clk}_0__io"
+    if board.family == "ice40":
+        clock = f"set_frequency {port} {board.clk_hz / 1e6}"
+        cons = _text(files["top.pcf"])
+    else:
+        clock = f'FREQUENCY PORT "{port}" {float(board.clk_hz)} HZ;'
+        cons = _text(files["top.lpf"])
+    assert clock in cons.splitlines(), cons
+
+
+def test_power_on_reset():
+    """Reset for at least POR_SECONDS after configuration, then while the button is held."""
+    assert por_cycles(12_000_000) == 180 and por_cycles(25_000_000) == 375
+    assert por_cycles(1) == 1 and POR_SECONDS * 12e6 <= por_cycles(12e6)
+    dut = PowerOnReset(5, domain="por")
+    m = Module()
+    m.domains.por = ClockDomain("por", reset_less=True)
+    m.submodules.dut = dut
+    seen = []
+
+    async def tb(ctx):
+        for button in [0] * 12 + [1] * 6 + [0] * 6:
+            ctx.set(dut.button, button)
+            seen.append(ctx.get(dut.rst))
+            await ctx.tick("por")
+
+    sim = Simulator(m)
+    sim.add_clock(1e-6, domain="por")
+    sim.add_testbench(tb)
+    sim.run()
+    # after configuration: high for cycles (+1 register) cycles, then low
+    assert seen[:12] == [1] * 6 + [0] * 6
+    # button: high two cycles (synchronizer) + one (register) after it, as long as it is held
+    assert seen[12:] == [0] * 3 + [1] * 6 + [0] * 3
+
+
+def test_board_top_checks_clock():
+    """A Board whose clk_hz is not the platform's oscillator is refused by name."""
+    board = dataclasses.replace(get_board("icebreaker"), clk_hz=25_000_000)
+    top = BoardTop(board, None)      # refused before it looks at the system
+    with pytest.raises(ValueError, match="board 'icebreaker': clk_hz is 25000000, but the "
+                                         "platform's 'clk12' runs at 12000000"):
+        board.platform().prepare(top, name="top")
 
 
 def test_echo_build_reproducible(tmp_path):
@@ -163,3 +246,29 @@ def test_model_build_other_boards(tmp_path, capsys, board):
     res = json.loads(capsys.readouterr().out)
     print(f"{board}: {secs:.1f} s: {res}")
     assert rc == 0 and res["fmax_mhz"] >= get_board(board).clk_hz / 1e6
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("board", ["icebreaker", "ulx3s-85f"])
+def test_digits_build_cli(tmp_path, capsys, board):
+    """The README's quick start: the bundled model through `sst-hw build`, one
+    board per family; a bitstream with its sha256, and timing met against the
+    board clock that reached nextpnr as a constraint."""
+    b = get_board(board)
+    out = tmp_path / board
+    t0 = time.monotonic()
+    rc = main(["build", str(DIGITS), "--board", board, "--build-dir", str(out), "--json"])
+    secs = time.monotonic() - t0
+    res = json.loads(capsys.readouterr().out)
+    print(f"digits on {board}: {secs:.1f} s: {res}")
+    assert rc == 0
+    bit = out / f"digits-{board}{b.bitstream_suffix}"
+    assert bit.is_file() and res["bitstream"] == str(bit)
+    assert (out / f"digits-{board}.sha256").read_text().split() == [sha256_of(bit), bit.name]
+    assert res["sha256"] == sha256_of(bit)
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["meets_timing"] and rep["fits"] and rep["fmax_mhz"] >= b.clk_hz / 1e6
+    assert "Meets timing: yes" in (out / "report.md").read_text()
+    # nextpnr's own report: the platform's constraint of the board clock arrived.
+    fmax = json.loads((out / "work" / "top.nextpnr.json").read_text())["fmax"]
+    assert [round(c["constraint"], 3) for c in fmax.values()] == [b.clk_hz / 1e6]

@@ -7,7 +7,8 @@ which explains how to add a board):
   frame protocol, network core, status LEDs) with plain ``rx``/``tx`` ports;
 * :mod:`.board`: :class:`Board` (what a board file declares) and
   :class:`BoardTop`, which connects an ``InferenceTop`` to a board's FTDI
-  UART pins, LEDs and reset button through ``amaranth-boards``;
+  UART pins, LEDs and reset button through ``amaranth-boards`` and makes the
+  ``sync`` domain (board oscillator, power-on reset and button) itself;
 * one file per board family, each defining ``BOARDS``: :mod:`.icebreaker`,
   :mod:`.ulx3s`, :mod:`.hx8k`;
 * :mod:`.flow`: :func:`build_bitstream`, which runs the platform's Yosys /

@@ -2,7 +2,7 @@
 
 UART on the FTDI's second channel (``/dev/ttyUSB1``; the board's J6/J7
 jumpers must route it); LEDs D2: heartbeat, D3: busy, D4: error. The board
-has no user button, so reset is the platform's power-on reset only.
+has no user button, so the only reset is BoardTop's power-on reset.
 """
 
 from amaranth_boards.ice40_hx8k_b_evn import ICE40HX8KBEVNPlatform

@@ -41,10 +41,12 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from .. import limits
 from ..golden import Network
+from ..limits import check_size
 from ..netgen import (MEMORIES, REQUANT_LATENCY, REQUANT_MODES, SERIALISER_LATENCY,
                       engine_act_format, plan_network)
-from ._util import check_bool, check_choice, check_int
+from ._util import check_bool, check_choice
 from .emit import describe_layout, engine_ports
 from .engine import SSTEngine
 from .net_requant import Requantizer
@@ -118,8 +120,8 @@ class SSTNetwork(wiring.Component):
             raise TypeError(f"network must be a Network, not {type(network).__name__}")
         check_choice("memory", memory, MEMORIES)
         check_choice("requant", requant, REQUANT_MODES)
-        pe = check_int("pe", pe, 1, 256)
-        simd = check_int("simd", simd, 1, 256)
+        pe = check_size("pe", pe, limits.PE)
+        simd = check_size("simd", simd, limits.SIMD)
         self.network = network
         self.memory = memory
         self.spram_primitive = check_bool("spram_primitive", spram_primitive)
