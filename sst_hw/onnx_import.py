@@ -11,8 +11,10 @@ fine-tuning, and exports it to the integer contract (DESIGN.md section 2) with
 
 Supported graphs
 ----------------
-One float input, one output, and a single chain of nodes (each node reads the
-previous node's output plus constants: initializers or ``Constant`` nodes):
+One float input and a single chain of nodes from it to the classifier's
+logits or probabilities (each node reads the previous node's output plus
+constants: initializers, ``Constant`` nodes, or nodes computed from constants
+alone, which are evaluated at import):
 
 ``Gemm``
     ``alpha * A @ B' + beta * C`` with ``B`` (``transB`` 0 or 1) and ``C``
@@ -28,13 +30,27 @@ previous node's output plus constants: initializers or ``Constant`` nodes):
     ends a layer.
 ``Flatten`` / ``Reshape``
     at the input (an image (batch, C, H, W) to (batch, C*H*W); ``Flatten``
-    with axis 1, ``Reshape`` to ``(0 or -1, F or -1)``), or as a no-op on a
-    2-D activation.
-``Identity``
-    nothing.
+    with axis 1, ``Reshape`` to ``(0 or -1, F or -1)``, or to ``(1, F)`` as
+    ``torch.onnx.export`` writes it for a fixed batch-1 example input), or as
+    a no-op on a 2-D activation.
+``Identity``, ``Cast`` to a float type
+    nothing (skl2onnx casts its input to float).
 ``Softmax`` / ``LogSoftmax``
-    only as the last node: monotone, so the arg-max class is unchanged; the
-    integer network returns the logits before it.
+    only at the end (``Identity`` or ``Cast`` may follow): monotone, so the
+    arg-max class is unchanged; the integer network returns the logits before
+    it.
+
+The graph may have several outputs. Those that hold the scores (any tensor of
+the chain after the last ``Gemm``/``MatMul``) are the classifier's output. A
+**label branch** on the scores, an ``ArgMax`` or ``ZipMap`` and whatever is
+computed from them (:data:`LABEL_OPS`: skl2onnx's ``ArrayFeatureExtractor``
+over the class table, ``Reshape``, ``Cast``, ...), is recognised and dropped,
+with a note in :attr:`FloatMLP.notes`: the integer network returns the arg-max
+class index itself. Outputs that are hidden activations are ignored, with a
+note. A graph with no output on the scores or the label branch is refused.
+
+Weights in external data files (``model.onnx.data``) are read from the model
+file's folder (:func:`load_onnx`), whatever the working directory.
 
 Every other operator is refused with its name and node. Consecutive affine
 nodes (``Gemm``/``MatMul``, ``Add``, ``BatchNormalization``) between two
@@ -78,12 +94,29 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["OnnxImportError", "FloatLayer", "FloatMLP", "InputMap", "SUPPORTED_OPS",
+           "LABEL_OPS", "LABEL_ROOT_OPS",
            "load_onnx", "from_model", "to_mlp", "fit_batchnorm", "import_and_export",
+           "accuracy_warnings", "ACCURACY_WARN_POINTS",
            "default_calibration_dataset"]
 
-#: ONNX operators the importer understands, in the order error messages list them.
+#: ONNX operators the importer understands on the network's path, in the order error
+#: messages list them.
 SUPPORTED_OPS = ("Gemm", "MatMul", "Add", "Relu", "BatchNormalization", "Flatten", "Reshape",
-                 "Identity", "Softmax", "LogSoftmax")
+                 "Identity", "Cast", "Softmax", "LogSoftmax")
+#: Operators that start a label branch when they read the scores (skl2onnx's classifier
+#: outputs: ``ArgMax`` -> label, ``ZipMap`` -> a list of {class: probability}).
+LABEL_ROOT_OPS = ("ArgMax", "ZipMap")
+#: Operators a label branch may hold (default and ``ai.onnx.ml`` domains). The branch is
+#: dropped: the integer network returns the arg-max class index itself.
+LABEL_OPS = ("ArgMax", "ZipMap", "ArrayFeatureExtractor", "LabelEncoder", "Gather", "Cast",
+             "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity")
+#: Nodes that may follow a final Softmax/LogSoftmax: they change nothing.
+_NO_OP_OPS = ("Identity", "Cast")
+#: Operators evaluated at import time when all their inputs are constants (the legacy
+#: torch exporter writes e.g. ``Identity`` of an initializer for tied parameters).
+_FOLDABLE_OPS = ("Identity", "Cast", "Reshape", "Flatten", "Squeeze", "Unsqueeze",
+                 "Transpose", "Concat", "Gather", "Mul", "Div", "Add", "Sub", "Neg", "Sqrt",
+                 "Reciprocal")
 _LINEAR_OPS = ("Gemm", "MatMul")
 _FLOAT_TYPES = {1: "float", 10: "float16", 11: "double", 16: "bfloat16"}
 
@@ -120,7 +153,9 @@ class FloatMLP:
 
     ``output`` is ``"logits"``, ``"softmax"`` or ``"log_softmax"`` (the last
     ONNX node); ``input_shape`` the ONNX input's shape (``None`` for a symbolic
-    dimension); ``source`` where it came from.
+    dimension); ``source`` where it came from; ``notes`` what the import left out
+    or read loosely (a dropped label branch, a fixed-batch reshape), one sentence
+    each.
     """
 
     layers: list
@@ -128,6 +163,7 @@ class FloatMLP:
     input_shape: tuple = ()
     output: str = "logits"
     source: str = ""
+    notes: list = field(default_factory=list)
 
     @property
     def sizes(self) -> list:
@@ -199,28 +235,66 @@ def _onnx():
     return onnx, numpy_helper
 
 
+def _external_files(model) -> list:
+    """(tensor name, location) of every tensor of ``model`` kept in an external file."""
+    # _get_all_tensors (initializers and Constant attributes, subgraphs included) is what
+    # onnx's own load_external_data_for_model walks.
+    from onnx.external_data_helper import ExternalDataInfo, _get_all_tensors, uses_external_data
+
+    return [(t.name, ExternalDataInfo(t).location) for t in _get_all_tensors(model)
+            if uses_external_data(t)]
+
+
 def load_onnx(path) -> FloatMLP:
     """Read the ONNX file ``path`` into a :class:`FloatMLP`.
 
+    Weights kept in external data files (``model.onnx.data``, as
+    ``torch.onnx.export`` writes them) are read from the model file's own
+    folder, whatever the working directory.
+
     Raises :class:`FileNotFoundError` when it does not exist and
     :class:`OnnxImportError` (naming the file) when it is not a valid ONNX
-    model or not a supported MLP (see the module docstring).
+    model, its external data is missing, or it is not a supported MLP (see
+    the module docstring).
     """
     onnx, _ = _onnx()
+    from onnx.external_data_helper import load_external_data_for_model
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"ONNX model {str(path)!r} does not exist")
     raw = path.read_bytes()
     try:
+        # From bytes, so that nothing is resolved against the working directory; the
+        # external data is loaded below from the model's own folder.
         model = onnx.load_model_from_string(raw)
     except Exception as e:
         raise OnnxImportError(f"{str(path)!r} is not an ONNX model: {type(e).__name__}: "
                               f"{e}") from None
+    external = _external_files(model)
+    if external:
+        folder = path.absolute().parent
+        for name, location in external:
+            where = folder / location
+            if not where.is_file():
+                raise OnnxImportError(
+                    f"{str(path)!r}: tensor {name!r} is stored in the external data file "
+                    f"{location!r}, which is not in the model's folder ({str(where)!r} "
+                    f"{'is not a regular file' if where.exists() else 'does not exist'}); "
+                    f"keep it next to the model file")
+        try:
+            load_external_data_for_model(model, str(folder))
+        except Exception as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise OnnxImportError(f"{str(path)!r}: cannot read its external data "
+                                  f"({', '.join(sorted({loc for _, loc in external}))}): "
+                                  f"{first}") from None
     return from_model(model, str(path))
 
 
 def from_model(model, source: str = "model") -> FloatMLP:
-    """A :class:`FloatMLP` from an in-memory ``onnx.ModelProto``."""
+    """A :class:`FloatMLP` from an in-memory ``onnx.ModelProto`` (external data, if
+    any, already loaded: use :func:`load_onnx` for a file)."""
     onnx, numpy_helper = _onnx()
     if not isinstance(model, onnx.ModelProto):
         raise TypeError(f"model must be an onnx.ModelProto, not {type(model).__name__}")
@@ -230,12 +304,19 @@ def from_model(model, source: str = "model") -> FloatMLP:
 
     if not model.HasField("graph") or not len(model.graph.node):
         raise fail("not an ONNX model: no graph or no nodes")
+    external = _external_files(model)
+    if external:
+        name, location = external[0]
+        raise fail(f"tensor {name!r} is stored in the external data file {location!r}, not "
+                   f"loaded; import the file with load_onnx(path), which reads it from the "
+                   f"model's folder")
     try:
         onnx.checker.check_model(model)
     except Exception as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise fail(f"invalid ONNX model: {first}") from None
-    return _Walker(model.graph, numpy_helper, fail, source).run()
+    opsets = {o.domain or "": o.version for o in model.opset_import}
+    return _Walker(model.graph, numpy_helper, fail, source, opsets).run()
 
 
 def _attrs(node) -> dict:
@@ -251,11 +332,13 @@ def _node_name(node, i) -> str:
 class _Walker:
     """Follows the chain of nodes from the input, collecting affine maps and ReLUs."""
 
-    def __init__(self, graph, numpy_helper, fail, source):
+    def __init__(self, graph, numpy_helper, fail, source, opsets=None):
         self.graph = graph
         self.nh = numpy_helper
         self.fail = fail
         self.source = source
+        self.opsets = opsets or {"": 17}
+        self.notes_out = []
         self.consts = {t.name: numpy_helper.to_array(t).astype(np.float64)
                        if t.data_type in _FLOAT_TYPES else numpy_helper.to_array(t)
                        for t in graph.initializer}
@@ -321,8 +404,6 @@ class _Walker:
             names = ", ".join(repr(i.name) for i in inputs) or "none"
             raise self.fail(f"an MLP needs exactly one (non-constant) graph input, not "
                             f"{len(inputs)} ({names})")
-        if len(g.output) != 1:
-            raise self.fail(f"an MLP needs exactly one graph output, not {len(g.output)}")
         inp = inputs[0]
         tt = inp.type.tensor_type
         if not inp.type.HasField("tensor_type") or tt.elem_type not in _FLOAT_TYPES:
@@ -333,32 +414,48 @@ class _Walker:
             raise self.fail(f"the input {inp.name!r} must have a batch dimension and "
                             f"features, not shape {dims}")
         feat_dims = dims[1:]
+        self.batch = dims[0] if dims else None
         self.rank = len(dims) if tt.HasField("shape") else 2
         self.features = (int(np.prod(feat_dims)) if feat_dims and None not in feat_dims
                          else None)
         head = self.head = inp.name
         self.W, self.b, self.linear, self.nodes = None, None, False, []
+        # Every tensor of the chain -> how many Gemm/MatMul nodes precede it: the scores
+        # are the tensors after the last one.
+        self.chain = {head: 0}
+        n_linear = 0
+        # The label branch: nodes (ArgMax, ZipMap, ...) that turn the scores into labels,
+        # and everything computed from them. Dropped: the integer network returns the
+        # arg-max class index itself.
+        self.label_tensors, self.label_nodes, self.label_reads = set(), [], []
+        self.class_table = None
         layers = []
         output = "logits"
         final_seen = None
         for i, node in enumerate(g.node):
             op = node.op_type
             label = f"{_node_name(node, i)!r} ({op})"
-            if node.domain not in ("", "ai.onnx"):
-                raise self.fail(f"unsupported ONNX operator {node.domain}.{op} (node "
-                                f"{_node_name(node, i)!r}); supported: "
-                                f"{', '.join(SUPPORTED_OPS)}")
-            if op == "Constant":
+            default_domain = node.domain in ("", "ai.onnx")
+            if op == "Constant" and default_domain:
                 self._constant_node(node, label)
                 continue
-            if op not in SUPPORTED_OPS:
-                raise self.fail(f"unsupported ONNX operator {op!r} (node "
-                                f"{_node_name(node, i)!r}); supported: "
-                                f"{', '.join(SUPPORTED_OPS)}")
-            if final_seen is not None:
-                raise self.fail(f"node {label} follows {final_seen}, which must be the last "
-                                f"node")
             live = [x for x in node.input if x and x not in self.consts]
+            if any(x in self.label_tensors for x in live) or (
+                    op in LABEL_ROOT_OPS and live and all(x in self.chain for x in live)):
+                self._label_node(node, i, live)
+                continue
+            if not live and node.input and default_domain and op in _FOLDABLE_OPS:
+                self._fold(node, label)           # e.g. Identity of an initializer
+                continue
+            if not default_domain or op not in SUPPORTED_OPS:
+                name = op if default_domain else f"{node.domain}.{op}"
+                raise self.fail(f"unsupported ONNX operator {name!r} (node "
+                                f"{_node_name(node, i)!r}); supported: "
+                                f"{', '.join(SUPPORTED_OPS)}, and a label branch of "
+                                f"{', '.join(LABEL_OPS)} after the scores")
+            if final_seen is not None and op not in _NO_OP_OPS:
+                raise self.fail(f"node {label} follows {final_seen}, which must be the last "
+                                f"node (only Identity or Cast may follow it)")
             if live != [head]:
                 what = ("reads no activation" if not live else
                         f"reads {', '.join(map(repr, live))}, not only the chain's "
@@ -371,6 +468,15 @@ class _Walker:
             short = f"{_node_name(node, i)} ({op})"
             if op == "Identity":
                 pass
+            elif op == "Cast":
+                to = a.get("to")
+                if to not in _FLOAT_TYPES:
+                    from onnx import TensorProto
+                    name = (TensorProto.DataType.Name(to) if to in TensorProto.DataType.values()
+                            else to)
+                    raise self.fail(f"node {label}: casts the activation to {name}; on the "
+                                    f"network's path only casts to a float type (float, "
+                                    f"double, float16, bfloat16) are supported")
             elif op in ("Flatten", "Reshape"):
                 self._flatten(node, op, a, label)
             elif self.rank != 2:
@@ -379,6 +485,7 @@ class _Walker:
                                 f"Reshape)")
             elif op == "Gemm":
                 self._gemm(node, a, label, short)
+                n_linear += 1
             elif op == "MatMul":
                 if node.input[0] != head:
                     raise self.fail(f"node {label}: the activation must be the first "
@@ -388,6 +495,7 @@ class _Walker:
                     raise self.fail(f"node {label}: weight matrix must be 2-D (in, out), "
                                     f"not shape {tuple(w.shape)}")
                 self._affine(w.T.copy(), np.zeros(w.shape[1]), label, short)
+                n_linear += 1
             elif op == "Add":
                 c = self._const(next(x for x in node.input if x != head), label, "addend")
                 if self.features is None:
@@ -411,32 +519,129 @@ class _Walker:
                 output = "softmax" if op == "Softmax" else "log_softmax"
                 final_seen = label
             head = self.head = node.output[0]
-        if head != g.output[0].name:
-            raise self.fail(f"the graph output {g.output[0].name!r} is not the end of the node "
-                            f"chain ({head!r})")
+            self.chain[head] = n_linear
         if self.W is not None or self.b is not None:
             if not self.linear:
                 raise self.fail("the last layer has no Gemm or MatMul after the last Relu")
             layers.append(FloatLayer(self.W, self.b, False, self.nodes))
         if not layers:
             raise self.fail("no Gemm or MatMul layer found")
+        self._check_outputs(n_linear, layers[-1].out_features)
         for layer in layers:
             layer.weight = np.ascontiguousarray(layer.weight, np.float64)
             layer.bias = np.asarray(layer.bias, np.float64).reshape(-1)
-        return FloatMLP(layers, inp.name, dims, output, self.source)
+        return FloatMLP(layers, inp.name, dims, output, self.source, self.notes_out)
+
+    def _check_outputs(self, n_linear, classes):
+        """Sort the graph outputs into scores, labels and the rest; refuse a graph none of
+        whose outputs comes from the last layer; note what is dropped."""
+        scores = {t for t, n in self.chain.items() if n == n_linear}
+        for node_label, t in self.label_reads:
+            if t not in scores:
+                raise self.fail(f"node {node_label} reads {t!r}, which is not the network's "
+                                f"output (a Gemm/MatMul follows it): a label branch must "
+                                f"start from the last layer's logits or probabilities")
+        found, labels, ignored = [], [], []
+        for o in self.graph.output:
+            if o.name in self.label_tensors:
+                labels.append(o.name)
+            elif o.name in scores:
+                found.append(o.name)
+            elif o.name in self.chain or o.name in self.consts:
+                ignored.append(o.name)
+            else:
+                raise self.fail(f"the graph output {o.name!r} is not computed by the "
+                                f"network's chain of nodes or its label branch")
+        if not found and not labels:
+            names = ", ".join(map(repr, ignored)) or "none"
+            raise self.fail(f"no graph output holds the classifier's logits, probabilities "
+                            f"or labels (outputs: {names}; each is a hidden activation or a "
+                            f"constant)")
+        if self.label_nodes:
+            outs = ", ".join(map(repr, labels)) if labels else "no graph output"
+            self.notes_out.append(
+                f"label branch dropped ({', '.join(self.label_nodes)}; {outs}): the integer "
+                f"network returns the arg-max class index itself")
+        table = self.class_table
+        if table is not None and (table.shape != (classes,) or not np.issubdtype(
+                table.dtype, np.number) or not np.array_equal(table, np.arange(classes))):
+            shown = ", ".join(map(str, table.reshape(-1)[:12].tolist()))
+            self.notes_out.append(f"the label branch maps class index i to label "
+                                  f"classes[i] = [{shown}{', ...' if table.size > 12 else ''}]; "
+                                  f"the integer network returns the index i")
+        for name in ignored:
+            self.notes_out.append(f"graph output {name!r} ignored (a hidden activation or a "
+                                  f"constant, not the classifier's output)")
+
+    def _label_node(self, node, i, live):
+        """A node of the label branch: an ArgMax or ZipMap on the scores, or any node that
+        reads a label tensor."""
+        op = node.op_type
+        label = f"{_node_name(node, i)!r} ({op})"
+        if node.domain not in ("", "ai.onnx", "ai.onnx.ml"):
+            op = f"{node.domain}.{op}"
+        if op not in LABEL_OPS:
+            first = self.label_nodes[0] if self.label_nodes else "the scores"
+            raise self.fail(f"unsupported ONNX operator {op!r} (node {_node_name(node, i)!r}) "
+                            f"in the label branch after {first}; a label branch may hold "
+                            f"{', '.join(LABEL_OPS)}")
+        for x in live:
+            if x in self.chain:
+                self.label_reads.append((label, x))
+            elif x not in self.label_tensors:
+                raise self.fail(f"node {label} reads {x!r}, which is neither the network's "
+                                f"output nor the label branch")
+        if op in ("ArrayFeatureExtractor", "Gather") and node.input[0] in self.consts:
+            self.class_table = np.asarray(self.consts[node.input[0]])
+        self.label_tensors.update(x for x in node.output if x)
+        name = _node_name(node, i)
+        self.label_nodes.append(op if name == op else f"{name} ({op})")
+
+    def _fold(self, node, label):
+        """Evaluate a node whose inputs are all constants (with onnx's reference
+        implementation, at the model's opset): its outputs become constants."""
+        from onnx import helper
+        from onnx.reference import ReferenceEvaluator
+
+        ins = [x for x in node.input if x]
+        try:
+            feeds = {x: np.asarray(self.consts[x]) for x in ins}
+            vi = [helper.make_tensor_value_info(x, helper.np_dtype_to_tensor_dtype(v.dtype),
+                                                list(v.shape)) for x, v in feeds.items()]
+            outs = [x for x in node.output if x]
+            graph = helper.make_graph([node], "fold", vi,
+                                      [helper.make_empty_tensor_value_info(x) for x in outs])
+            ops = [helper.make_opsetid(d, v) for d, v in self.opsets.items()]
+            values = ReferenceEvaluator(helper.make_model(graph, opset_imports=ops)).run(
+                None, feeds)
+        except Exception as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise self.fail(f"node {label}: cannot evaluate it on its constant inputs: "
+                            f"{first}") from None
+        for x, v in zip(outs, values):
+            v = np.asarray(v)
+            self.consts[x] = v.astype(np.float64) if np.issubdtype(v.dtype, np.floating) else v
 
     def _constant_node(self, node, label):
         a = _attrs(node)
-        if "value" not in a:
-            raise self.fail(f"node {label}: only Constant nodes with a tensor 'value' are "
-                            f"supported, not {', '.join(a) or 'no attribute'}")
-        t = a["value"]
-        v = self.nh.to_array(t)
-        if t.data_type in _FLOAT_TYPES:
-            v = v.astype(np.float64)
+        if "value" in a:
+            t = a["value"]
+            v = self.nh.to_array(t)
+            if t.data_type in _FLOAT_TYPES:
+                v = v.astype(np.float64)
+        elif a.keys() & {"value_float", "value_floats"}:
+            v = np.asarray(a.get("value_float", a.get("value_floats")), np.float64)
+        elif a.keys() & {"value_int", "value_ints"}:
+            v = np.asarray(a.get("value_int", a.get("value_ints")), np.int64)
+        else:
+            raise self.fail(f"node {label}: only Constant nodes with a tensor 'value' (or "
+                            f"value_float(s), value_int(s)) are supported, not "
+                            f"{', '.join(a) or 'no attribute'}")
         self.consts[node.output[0]] = v
 
     def _flatten(self, node, op, a, label):
+        """Flatten/Reshape of the activation to (batch, features): at the input, or a no-op
+        on a 2-D activation."""
         if self.rank == 2 and op == "Flatten" and a.get("axis", 1) == 1:
             return
         if op == "Flatten":
@@ -447,13 +652,26 @@ class _Walker:
         else:
             shape = self._const(node.input[1], label, "shape")
             shape = [int(v) for v in np.asarray(shape).reshape(-1)]
-            ok = (len(shape) == 2 and shape[0] in (0, -1)
+            # The batch entry: 0 copies the batch (unless allowzero), -1 infers it, and a
+            # number is the batch an exporter saw: torch.onnx.export with a fixed batch-1
+            # example writes [1, F]. Each image is flattened the same way, whatever the batch.
+            literal_zero = bool(a.get("allowzero", 0)) and 0 in shape
+            batch_ok = len(shape) == 2 and (
+                shape[0] in (0, -1) or shape[0] == 1 or
+                (self.batch is not None and shape[0] == self.batch))
+            ok = (batch_ok and not literal_zero
                   and (shape[1] == -1 or shape[1] == self.features)
                   and not (shape[0] == -1 and shape[1] == -1))
             if not ok:
                 raise self.fail(f"node {label}: Reshape to {shape}; only flattening to "
-                                f"(batch, features), e.g. [-1, {self.features or 'F'}] or "
-                                f"[0, -1], is supported")
+                                f"(batch, features), e.g. [-1, {self.features or 'F'}], "
+                                f"[0, -1] or, for a batch-1 export, [1, "
+                                f"{self.features or 'F'}], is supported")
+            if shape[0] > 0:
+                self.notes_out.append(
+                    f"node {label} reshapes to {shape}, a fixed batch of {shape[0]} (the "
+                    f"model was exported with a batch-{shape[0]} example input); imported as "
+                    f"(batch, {self.features or shape[1]}): each sample is flattened alike")
         if self.features is None:
             raise self.fail(f"node {label}: the input's feature dimensions must be known "
                             f"numbers to flatten them")
@@ -579,6 +797,27 @@ def default_calibration_dataset(features: int) -> str:
     return known[features]
 
 
+#: The integer model may lose this many points of test accuracy against the ONNX model
+#: before :func:`accuracy_warnings` speaks up.
+ACCURACY_WARN_POINTS = 2.0
+
+
+def accuracy_warnings(acc: dict, finetuned: bool) -> list:
+    """Warnings (list of str) when the integer accuracy ``acc["integer"]`` falls more
+    than :data:`ACCURACY_WARN_POINTS` percentage points below ``acc["onnx"]`` (both
+    fractions of the test set). Projection alone often loses 10-30 points on a small
+    network, and nothing else would say so."""
+    drop = 100 * (acc["onnx"] - acc["integer"])
+    if drop <= ACCURACY_WARN_POINTS:
+        return []
+    fix = ("fine-tune longer (--epochs) or use a larger codebook (--n, --k)" if finetuned
+           else "fine-tune it with --finetune DATASET (gradual pruning and straight-through "
+                "SST training), or use a larger codebook (--n, --k)")
+    return [f"the integer model's test accuracy {100 * acc['integer']:.2f} % is "
+            f"{drop:.2f} points below the ONNX model's {100 * acc['onnx']:.2f} % "
+            f"(more than {ACCURACY_WARN_POINTS:g}): {fix}"]
+
+
 def import_and_export(net: FloatMLP, dataset, codebook, *, finetune: bool = False,
                       schedule=None, input_map: InputMap | None = None, act_width: int = 8,
                       seed: int = 0, calib_samples: int = 10000, progress=None) -> dict:
@@ -605,7 +844,8 @@ def import_and_export(net: FloatMLP, dataset, codebook, *, finetune: bool = Fals
     -------
     dict like :func:`~sst_hw.train.export.train_and_export`: ``network``,
     ``model`` (the MLP), ``export``, ``compression``, ``seconds``, ``notes``
-    (list of str) and ``accuracy`` (test-set fractions): ``onnx`` (the
+    (list of str: what the import dropped), ``warnings`` (list of str, see
+    :func:`accuracy_warnings`) and ``accuracy`` (test-set fractions): ``onnx`` (the
     imported graph as is), ``float`` (the network as imported into the trainer,
     last bias dropped), ``sst`` (projected, after fine-tuning if any, float
     arithmetic), ``integer`` (golden model) and ``agreement``; with
@@ -628,7 +868,7 @@ def import_and_export(net: FloatMLP, dataset, codebook, *, finetune: bool = Fals
     if sizes[-1] != dataset.classes:
         raise ValueError(f"the model has {sizes[-1]} outputs but data set {dataset.name} has "
                          f"{dataset.classes} classes")
-    notes = []
+    notes = list(net.notes)
     last_bias = net.layers[-1].bias
     if np.any(last_bias):
         notes.append(f"last-layer bias dropped (max |b| = {float(np.abs(last_bias).max()):.4g}): "
@@ -664,6 +904,7 @@ def import_and_export(net: FloatMLP, dataset, codebook, *, finetune: bool = Fals
     net_int, info = export_network(model, dataset.x_train, act_width=act_width,
                                    calib_samples=calib_samples, seed=seed)
     acc.update(evaluate(model, net_int, dataset))
+    warnings = accuracy_warnings(acc, finetune)
     comp = compression(net_int)
     net_int.meta.update({
         "source": {"onnx": net.source, "layers": [layer.nodes for layer in net.layers],
@@ -672,7 +913,7 @@ def import_and_export(net: FloatMLP, dataset, codebook, *, finetune: bool = Fals
         "dataset": dataset.name, "sizes": sizes,
         "codebook": {"n": codebook.n, "k": codebook.k, "variant": codebook.variant,
                      "assignment": codebook.assignment},
-        "finetune": bool(finetune), "seed": seed, "notes": notes,
+        "finetune": bool(finetune), "seed": seed, "notes": notes, "warnings": warnings,
         "test_accuracy": acc, "test_samples": int(len(dataset.y_test)),
         "compression": {k: comp["total"][k] for k in ("total_bits", "fp32_bits", "ratio",
                                                         "weight_ratio")},
@@ -682,5 +923,6 @@ def import_and_export(net: FloatMLP, dataset, codebook, *, finetune: bool = Fals
         net_int.meta.update({"epochs": [sched.epochs(p) for p in ("float", "prune", "sst")],
                              "batch_size": sched.batch_size})
     result.update({"network": net_int, "model": model, "export": info, "accuracy": acc,
-                   "compression": comp, "notes": notes, "seconds": time.monotonic() - t0})
+                   "compression": comp, "notes": notes, "warnings": warnings,
+                   "seconds": time.monotonic() - t0})
     return result
