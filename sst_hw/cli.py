@@ -20,6 +20,7 @@ COMMANDS = [
     "build",
     "infer",
     "compile",
+    "sim",
 ]
 
 
@@ -45,7 +46,17 @@ def main(argv=None) -> int:
     except (UserError, ValueError, TypeError, FileNotFoundError) as e:
         print(f"sst-hw {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:
+        # A file the commands did not check up front (they check their outputs
+        # before long work): still one line, never a traceback.
+        where = f" ({e.filename})" if getattr(e, "filename", None) else ""
+        print(f"sst-hw {args.command}: error: {e.strerror or e}{where}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run as ``python -m sst_hw.cli``, this file is ``__main__``: call the
+    # ``main`` of ``sst_hw.cli`` so that the ``UserError`` the commands import
+    # is the class it catches.
+    from sst_hw.cli import main as package_main
+    sys.exit(package_main())

@@ -11,7 +11,9 @@ Steps (each prints a line as it starts and ends):
 5. print a table: accuracy, compression, LUTs, RAM, fmax, inferences/s.
 
 Run: ``.venv/bin/python -m sst_hw.demo [--model M] [--images N]``. JSON of the
-table goes to ``build/demo/demo.json``.
+table goes to ``build/demo/demo.json``; the bitstream is
+``build/demo/icebreaker/<model stem>-icebreaker.bin``. Step 3 alone is
+``sst-hw sim MODEL --dataset digits --count N``.
 """
 
 from __future__ import annotations
@@ -25,6 +27,11 @@ from pathlib import Path
 
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "digits.sst"
 T0 = time.monotonic()
+
+
+def bitstream_stem(model, board: str = "icebreaker") -> str:
+    """``<model stem>-<board>``: the demo's bitstream name, as ``sst-hw build`` names it."""
+    return f"{Path(model).stem}-{board}"
 
 
 def say(msg: str) -> None:
@@ -86,7 +93,8 @@ def main(argv=None) -> int:
     def bitstream():
         board = get_board("icebreaker")
         top = make_board_top(net, board, pe=args.pe, simd=args.simd)
-        res = build_bitstream(board, top, build / "icebreaker", stem="digits-icebreaker")
+        res = build_bitstream(board, top, build / "icebreaker",
+                              stem=bitstream_stem(args.model, board.name))
         say(f"    iCEBreaker bitstream: {res.bitstream} (sha256 {res.sha256[:16]}...)")
         return res
 

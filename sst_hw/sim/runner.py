@@ -247,12 +247,14 @@ def read_results(path) -> list:
 
 def run_tests(build: SimBuild, test_module: str, *, config: dict | None = None,
               test_dir=None, testcase=None, seed: int | None = None, extra_env=None,
-              waves: bool = False, check: bool = True) -> list:
+              waves: bool = False, check: bool = True, test_args=()) -> list:
     """Run the cocotb tests of ``test_module`` on a :class:`SimBuild`.
 
     ``config`` is written to ``test_dir/tb_config.json`` and its path passed
     in :data:`CONFIG_ENV`. Each run gets its own ``test_dir`` (default:
-    ``<build_dir>/run``). Returns the :class:`TestResult` list; with
+    ``<build_dir>/run``). ``test_args`` go to the simulator's command line
+    (Verilator: e.g. ``["--trace-file", path]`` with ``waves``). Returns the
+    :class:`TestResult` list; with
     ``check`` (the default) raises :class:`CocotbFailure` unless at least
     one test ran and all passed.
     """
@@ -270,7 +272,8 @@ def run_tests(build: SimBuild, test_module: str, *, config: dict | None = None,
             build.runner.test(test_module=test_module, hdl_toplevel=build.toplevel,
                               build_dir=build.build_dir, test_dir=test_dir, testcase=testcase,
                               seed=seed, extra_env=env, waves=waves,
-                              results_xml=str(results_xml), log_file=log)
+                              test_args=list(test_args), results_xml=str(results_xml),
+                              log_file=log)
         except (RuntimeError, SystemExit):
             pass   # judged from the results file below
     if not results_xml.is_file():
