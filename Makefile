@@ -31,7 +31,7 @@ bench: setup
 	$(PY) benchmarks/bench_codec.py
 	$(PY) benchmarks/bench_network.py
 
-# SST engine: LUT4 per lane and fmax, enum vs direct, PE 1/4/8 (about 5 minutes).
+# SST engine: LUT4 per lane and fmax, enum vs direct, PE 1/4/8 (2 to 5 minutes on 2 cores).
 bench-engine: setup
 	$(PY) benchmarks/bench_engine.py
 

@@ -246,3 +246,17 @@ def test_readme_quotes_the_bundled_models_accuracy():
     row = next(line for line in README.read_text().splitlines()
                if line.startswith("| digits 64-128-10") and "accuracy" in line)
     assert f"integer golden model {acc:.2f} %" in row, row
+
+
+def test_python_dash_m_cli_gives_one_line_errors(tmp_path):
+    """``python -m sst_hw.cli`` runs the file as ``__main__``; user errors must
+    still be one line with exit status 2, not a traceback."""
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, "-m", "sst_hw.cli", "generate", "--n", "8", "--k", "2",
+                          "--pe", "0", "-o", str(tmp_path / "e.v")],
+                         capture_output=True, text=True, cwd=tmp_path)
+    assert run.returncode == 2, run.stderr
+    assert run.stderr.strip() == ("sst-hw generate: error: pe must be an integer in 1..256, "
+                                  "not 0")
