@@ -14,7 +14,7 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
+from ._inputs import load_input_batch
 
 HELP_EPILOG = """\
 Ports: /dev/ttyUSB1 (iCEBreaker, HX8K breakout: the FTDI's second channel),
@@ -43,28 +43,6 @@ def register(sub):
     p.add_argument("--info", action="store_true", help="print the device identity and exit")
     p.add_argument("--json", action="store_true", help="print one JSON object per input")
     p.set_defaults(func=run)
-
-
-def _load_input(path: Path) -> np.ndarray:
-    from ..cli import UserError
-
-    if not path.is_file():
-        raise UserError(f"no such input file: {path}")
-    try:
-        x = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as e:
-        raise UserError(f"{path} is not a .npy array: {e}") from None
-    if not np.issubdtype(x.dtype, np.integer):
-        raise UserError(f"input {path} must hold integers, not {x.dtype}")
-    if x.ndim == 1:
-        x = x.reshape(1, -1)
-    if x.ndim != 2:
-        raise UserError(f"input {path} must have shape (features,) or (batch, features), "
-                        f"not {x.shape}")
-    if x.shape[0] == 0 or x.shape[1] == 0:
-        raise UserError(f"input {path} is empty (shape {x.shape}); give at least one input "
-                        f"of at least one feature")
-    return x.astype(np.int64)
 
 
 #: UART rates a host serial port can be asked for, bit/s (FTDI chips: up to 12 Mbaud).
@@ -118,7 +96,7 @@ def run(args):
         raise UserError("--verify needs --model")
     if args.input is None and not args.info:
         raise UserError("give an INPUT.npy file (or --info)")
-    x = _load_input(args.input) if args.input is not None else None
+    x = load_input_batch(args.input) if args.input is not None else None
     transport = open_transport(args.port, args.baud, network)
     client = Client(transport, timeout=args.timeout)
     try:

@@ -225,28 +225,11 @@ def _resolve_verilog(args):
 
 
 def _load_npy(path: Path, network):
-    import numpy as np
-
     from ..cli import UserError
-    if not path.is_file():
-        raise UserError(f"no such input file: {path}")
-    try:
-        x = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as e:
-        raise UserError(f"input {path} is not a .npy array: {e}") from None
-    if not isinstance(x, np.ndarray):
-        raise UserError(f"input {path} is an .npz archive, not one .npy array")
-    if x.dtype == bool or not np.issubdtype(x.dtype, np.integer):
-        raise UserError(f"input {path} must hold integers, not {x.dtype}")
-    if x.ndim == 1:
-        x = x.reshape(1, -1)
-    if x.ndim != 2:
-        raise UserError(f"input {path} must have shape (features,) or (batch, features), "
-                        f"not {x.shape}")
+    from ._inputs import load_input_batch
+
+    x = load_input_batch(path)
     features = network.layers[0].in_features
-    if x.shape[0] == 0 or x.shape[1] == 0:
-        raise UserError(f"input {path} is empty (shape {x.shape}); give at least one input of "
-                        f"{features} features")
     if x.shape[1] != features:
         raise UserError(f"input {path} has {x.shape[1]} features per input, the model takes "
                         f"{features}")
@@ -254,17 +237,12 @@ def _load_npy(path: Path, network):
 
 
 def _in_range(x, network, what: str):
-    import numpy as np
-
+    """``x`` as int64 after the golden model's own range check (``UserError``)."""
     from ..cli import UserError
-    lo, hi = network.input_range
-    bad = (x < lo) | (x > hi)
-    if bad.any():
-        b, j = (int(v) for v in np.argwhere(bad)[0])
-        kind = "signed" if network.input_signed else "unsigned"
-        raise UserError(f"{what}: value {int(x[b, j])} at [{b}, {j}] is outside the model's "
-                        f"{network.input_width}-bit {kind} input range {lo}..{hi}")
-    return x.astype(np.int64)
+    try:
+        return network.check_input(x)
+    except ValueError as e:
+        raise UserError(f"{what}: {e}") from None
 
 
 def _network_inputs(args, network):
