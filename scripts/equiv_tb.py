@@ -1,0 +1,270 @@
+"""cocotb 2.x lock-step testbench of ``scripts/check_equivalence.py``.
+
+The DUT is a generated wrapper (``equiv_pair``) that instantiates the *base*
+and the *new* network core on the same inputs and exposes both output sets as
+``base__<port>`` and ``new__<port>``. One coroutine drives every input on every
+cycle from a seeded random stream:
+
+* reset: a few cycles at the start, then the resets listed in the
+  configuration (mid-run, and for an spram core once during the code load);
+* every input stream of the sidecar (``i``, and ``load`` for spram cores):
+  valid/payload beats with random idle cycles; a beat, once offered, is held
+  until taken; while ``valid`` is low the payload carries random junk; ``load``
+  sends the code image (again after every reset), ``i`` sends the prepared
+  inference inputs one feature per beat;
+* every output stream (``o``): random ``ready``;
+* any other input port: random bits.
+
+In the read-only phase of every cycle it compares each output port of the two
+cores (handshakes and payloads, whether valid or not) and fails at the first
+difference. It also counts the completed inferences (output groups ending
+with ``last``), maps them to the inputs sent since the last reset and, when
+the configuration carries golden outputs, compares them, so that the check
+cannot pass on cores that produce nothing. Statistics go to a JSON file for
+the caller.
+
+The configuration is a JSON file named by the environment variable
+:data:`CONFIG_ENV`; nothing here imports ``sst_hw``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from pathlib import Path
+
+import cocotb
+from cocotb.clock import Clock
+from cocotb.triggers import ReadOnly, RisingEdge
+
+CONFIG_ENV = "SST_EQUIV_TB_CONFIG"
+CLOCK_NS = 10
+
+
+def _config() -> dict:
+    path = os.environ.get(CONFIG_ENV)
+    if not path:
+        raise RuntimeError(f"{CONFIG_ENV} is not set: run through scripts/check_equivalence.py")
+    return json.loads(Path(path).read_text())
+
+
+def _field(payload: int, info: dict) -> int:
+    width = int(info["width"])
+    v = (payload >> int(info["offset"])) & ((1 << width) - 1)
+    if info.get("element", {}).get("signed") and v >> (width - 1):
+        v -= 1 << width
+    return v
+
+
+def _int(value) -> int:
+    """A cocotb 2.x value (Logic or LogicArray) as an unsigned int."""
+    to_unsigned = getattr(value, "to_unsigned", None)
+    return int(to_unsigned()) if to_unsigned is not None else int(value)
+
+
+def _pack(value: int, info: dict) -> int:
+    width = int(info["width"])
+    return (int(value) & ((1 << width) - 1)) << int(info["offset"])
+
+
+class _Source:
+    """One input stream: a queue of payload integers, held until taken."""
+
+    def __init__(self, dut, info, rng):
+        self.valid = getattr(dut, info["valid"])
+        self.payload = getattr(dut, info["payload"])
+        self.ready = info["ready"]
+        self.width = int(info["width"])
+        self.rng = rng
+        self.queue = []
+        self.order = []
+        self.pos = 0
+        self.current = None
+        self.p_idle = 0.0
+        self.taken = 0
+
+    def reset(self, queue):
+        self.queue, self.pos, self.current = list(queue), 0, None
+
+    def drive(self):
+        if self.current is None and self.pos < len(self.queue) and \
+                not (self.p_idle and self.rng.random() < self.p_idle):
+            self.current = self.queue[self.pos]
+            self.pos += 1
+        if self.current is None:
+            self.valid.value = 0
+            self.payload.value = self.rng.getrandbits(self.width)
+        else:
+            self.valid.value = 1
+            self.payload.value = self.current
+
+    def fired(self, ready: int) -> bool:
+        """Called in the read-only phase: True if the offered beat is taken at the coming edge."""
+        if self.current is not None and ready:
+            self.current = None
+            self.taken += 1
+            return True
+        return False
+
+
+@cocotb.test()
+async def lockstep(dut):
+    """Base and new core, same random stimulus: every output equal on every cycle."""
+    cfg = _config()
+    rng = random.Random(int(cfg["seed"]))
+    clk = getattr(dut, cfg["clock"])
+    rst = getattr(dut, cfg["reset"])
+    rst_on = 1 if cfg.get("reset_active", "high") == "high" else 0
+    Clock(clk, CLOCK_NS, unit="ns").start()
+
+    outputs = [(p["name"], getattr(dut, "base__" + p["name"]), getattr(dut, "new__" + p["name"]))
+               for p in cfg["outputs"]]
+    out_index = {name: i for i, (name, _, _) in enumerate(outputs)}
+    streams = cfg["streams"]
+    sources = {name: _Source(dut, info, random.Random(rng.random()))
+               for name, info in streams.items() if info["direction"] == "input"}
+    sinks = {name: info for name, info in streams.items() if info["direction"] == "output"}
+    sink_ready = {name: getattr(dut, info["ready"]) for name, info in sinks.items()}
+    misc = [(getattr(dut, p["name"]), int(p["width"])) for p in cfg["other_inputs"]]
+
+    data_stream = cfg["data_stream"]            # "i"
+    result_stream = cfg["result_stream"]        # "o"
+    load_stream = cfg.get("load_stream")        # "load" or None
+    features = int(cfg["features"])
+    group = int(cfg["classes"]) + 1
+    inputs = cfg["inputs"]
+    expected = cfg.get("expected")
+    d_field = streams[data_stream]["fields"]["data"]
+    o_data = sinks[result_stream]["fields"]["data"]
+    o_last = sinks[result_stream]["fields"]["last"]
+    code_image = [int(w) for w in cfg.get("code_image") or []]
+    l_field = streams[load_stream]["fields"]["data"] if load_stream else None
+
+    cycles = int(cfg["cycles"])
+    resets = {}
+    for start, length in cfg["resets"]:
+        for c in range(int(start), int(start) + int(length)):
+            resets[c] = True
+    phase_lo, phase_hi = cfg.get("phase_cycles", [200, 900])
+    idle_choices = cfg.get("p_idle", [0.0, 0.0, 0.2, 0.5, 0.8])
+    stall_choices = cfg.get("p_stall", [0.0, 0.0, 0.3, 0.6, 0.9])
+
+    stats = {"cycles": 0, "resets": 0, "compared_signals": [n for n, _, _ in outputs],
+             "beats": {n: 0 for n in streams}, "inferences_sent": 0, "inferences_completed": 0,
+             "golden_checked": 0, "golden_mismatches": [], "bad_groups": [], "mismatch": None,
+             "load_words": 0}
+
+    # Per reset epoch: the inferences whose inputs were all taken, and the output beats.
+    next_inference = 0
+    sent_this_epoch = []
+    feature_count = 0
+    current_inference = None
+    out_beats = []
+    groups_this_epoch = 0
+
+    def start_epoch():
+        nonlocal sent_this_epoch, feature_count, current_inference, out_beats
+        nonlocal groups_this_epoch
+        sent_this_epoch, feature_count, current_inference = [], 0, None
+        out_beats, groups_this_epoch = [], 0
+        # The inputs go in as one long queue of beats, inference after inference.
+        queue = []
+        order = []
+        for k in range(next_inference, len(inputs)):
+            order.append(k)
+            queue += [_pack(v, d_field) for v in inputs[k]]
+        sources[data_stream].reset(queue)
+        sources[data_stream].order = order
+        if load_stream:
+            sources[load_stream].reset([_pack(w, l_field) for w in code_image])
+        for name, src in sources.items():
+            if name not in (data_stream, load_stream):
+                src.reset([])
+
+    start_epoch()
+    next_phase = 0
+    in_reset_prev = True
+    mismatch = None
+    for cycle in range(cycles):
+        await RisingEdge(clk)
+        in_reset = cycle < int(cfg.get("initial_reset", 3)) or cycle in resets
+        if in_reset and not in_reset_prev:
+            stats["resets"] += 1
+        if not in_reset and in_reset_prev:
+            start_epoch()
+        in_reset_prev = in_reset
+        if cycle >= next_phase:
+            next_phase = cycle + rng.randint(phase_lo, phase_hi)
+            for src in sources.values():
+                src.p_idle = rng.choice(idle_choices)
+            p_stall = {name: rng.choice(stall_choices) for name in sinks}
+        rst.value = rst_on if in_reset else 1 - rst_on
+        for src in sources.values():
+            src.drive()
+        readies = {}
+        for name, h in sink_ready.items():
+            readies[name] = int(not (p_stall[name] and rng.random() < p_stall[name]))
+            h.value = readies[name]
+        for h, w in misc:
+            h.value = rng.getrandbits(w)
+
+        await ReadOnly()
+        for name, hb, hn in outputs:
+            vb, vn = hb.value, hn.value
+            if vb != vn:
+                mismatch = {"cycle": cycle, "signal": name, "base": str(vb), "new": str(vn)}
+                break
+        if mismatch is not None:
+            break
+        stats["cycles"] = cycle + 1
+        if in_reset:
+            continue
+        for name, src in sources.items():
+            ready = _int(outputs[out_index[streams[name]["ready"]]][1].value)
+            if src.fired(ready):
+                stats["beats"][name] += 1
+                if name == load_stream:
+                    stats["load_words"] += 1
+                elif name == data_stream:
+                    feature_count += 1
+                    if feature_count == features:
+                        k = src.order[len(sent_this_epoch)]
+                        sent_this_epoch.append(k)
+                        next_inference = k + 1
+                        feature_count = 0
+                        stats["inferences_sent"] += 1
+        for name, info in sinks.items():
+            valid = _int(outputs[out_index[info["valid"]]][1].value)
+            if valid and readies[name]:
+                stats["beats"][name] += 1
+                if name != result_stream:
+                    continue
+                payload = _int(outputs[out_index[info["payload"]]][1].value)
+                out_beats.append((_field(payload, o_data), _field(payload, o_last)))
+                if out_beats[-1][1]:
+                    values = [v for v, _ in out_beats]
+                    lasts = [l for _, l in out_beats]
+                    out_beats = []
+                    stats["inferences_completed"] += 1
+                    if len(values) != group or lasts != [0] * (group - 1) + [1]:
+                        stats["bad_groups"].append({"cycle": cycle, "beats": len(values)})
+                    elif groups_this_epoch < len(sent_this_epoch) and expected is not None:
+                        k = sent_this_epoch[groups_this_epoch]
+                        stats["golden_checked"] += 1
+                        if values != [int(v) for v in expected[k]]:
+                            stats["golden_mismatches"].append(
+                                {"inference": k, "got": values, "golden": expected[k]})
+                    groups_this_epoch += 1
+
+    stats["mismatch"] = mismatch
+    Path(cfg["stats"]).write_text(json.dumps(stats, indent=2))
+    if mismatch is not None:
+        raise AssertionError(f"cores diverge at cycle {mismatch['cycle']} on "
+                             f"{mismatch['signal']}: base {mismatch['base']}, "
+                             f"new {mismatch['new']}")
+    need = int(cfg.get("min_inferences", 1))
+    if stats["inferences_completed"] < need:
+        raise AssertionError(f"only {stats['inferences_completed']} inferences completed in "
+                             f"{cycles} cycles (at least {need} required): the comparison "
+                             f"would be vacuous")
