@@ -25,7 +25,7 @@ test-slow: setup
 
 # The main job: the bundled digits model to simulation, synthesis and an iCEBreaker bitstream.
 demo: setup
-	$(PY) -m sst_hw.demo
+	$(PY) -m sst_hw.cli.demo
 
 bench: setup
 	$(PY) benchmarks/bench_codec.py

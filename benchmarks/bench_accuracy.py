@@ -25,7 +25,7 @@ differ only in the code: 7 bits per 8 weights instead of 2 x 4.
 
 Each row gives the test accuracy of the float network, of the coded network
 in float arithmetic and of the integer golden model, and the whole-model
-compression against fp32 (``sst_hw.compression``: codes plus per-row
+compression against fp32 (``sst_hw.format.compression``: codes plus per-row
 multipliers and constants, first and last layers included). Writes
 ``accuracy.md``, ``accuracy.json`` and ``accuracy.png`` (integer accuracy
 against whole-model bits per weight) under ``build/bench/``.
@@ -50,7 +50,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sst_hw.codebook import Codebook
+from sst_hw.format.codebook import Codebook
 from sst_hw.train.datasets import Dataset, load_dataset
 from sst_hw.train.export import train_and_export
 from sst_hw.train.mlp import Progress, Schedule, train

@@ -25,9 +25,9 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from sst_hw.codebook import Codebook  # noqa: E402
-from sst_hw.encode import encode_matrix  # noqa: E402
-from sst_hw.golden import Network  # noqa: E402
+from sst_hw.format.codebook import Codebook
+from sst_hw.format.encode import encode_matrix
+from sst_hw.format.golden import Network
 
 
 def best_time(fn, repeats):

@@ -43,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from synth_common import BENCH_DIR, fmt, load_average, synth_row, write_json  # noqa: E402
 
-from sst_hw.rtl.engine import SSTEngine  # noqa: E402
+from sst_hw.rtl.engine import SSTEngine
 
 #: Issue targets: LUT4 per (8,2) lane on iCE40, fmax of the 8-PE engine.
 LANE_TARGET_LUT4 = 160

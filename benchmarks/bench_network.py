@@ -3,7 +3,7 @@
 Takes the digits network: the bundled model ``models/digits.sst`` (made by
 ``sst-hw train``; any model file with ``--model``). Then, for each device
 (default: iCE40 UP5K and ECP5 85F) synthesizes, places and routes its
-:class:`~sst_hw.rtl.network.SSTNetwork` (codes in block RAM) in
+:class:`~sst_hw.core.network.SSTNetwork` (codes in block RAM) in
 the out-of-context harness (:func:`sst_hw.synth.synthesize`) and reports:
 
 * the routed fmax (nextpnr, MHz) and resources (LUT4, FF, block RAM, DSP);
@@ -29,8 +29,8 @@ from pathlib import Path  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
-from sst_hw.rtl.network import SSTNetwork  # noqa: E402
-from sst_hw.synth.flow import SynthesisError, synthesize  # noqa: E402
+from sst_hw.core.network import SSTNetwork
+from sst_hw.synth.flow import SynthesisError, synthesize
 
 #: nextpnr clock targets (MHz): a little above what each family reaches.
 TARGETS = {"up5k": 40.0, "hx8k": 60.0, "ecp5-25f": 100.0, "ecp5-45f": 100.0,
@@ -48,7 +48,7 @@ def main():
     ap.add_argument("-o", "--output", type=Path, default=ROOT / "build/bench/network.json")
     args = ap.parse_args()
 
-    from sst_hw import modelfile
+    from sst_hw.format import modelfile
     from sst_hw.train.datasets import load_digits
     source = str(args.model)
     net = modelfile.load(args.model)

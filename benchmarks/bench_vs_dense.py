@@ -49,10 +49,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from synth_common import BENCH_DIR, fmt, load_average, synth_row, write_json  # noqa: E402
 
-from sst_hw.dense import WeightFormat  # noqa: E402
-from sst_hw.rtl.dense_engine import DenseIntEngine, DenseTernaryEngine  # noqa: E402
-from sst_hw.rtl.engine import SSTEngine  # noqa: E402
-from sst_hw.synth.devices import get_device  # noqa: E402
+from sst_hw.format.dense import WeightFormat
+from sst_hw.rtl.dense_engine import DenseIntEngine, DenseTernaryEngine
+from sst_hw.rtl.engine import SSTEngine
+from sst_hw.synth.devices import get_device
 
 N = 8
 KINDS = ("sst-8-2", "ternary", "int8")

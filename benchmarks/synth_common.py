@@ -18,7 +18,7 @@ import json  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from sst_hw.synth.flow import SynthesisError, synthesize  # noqa: E402
+from sst_hw.synth.flow import SynthesisError, synthesize
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH_DIR = ROOT / "build" / "bench"

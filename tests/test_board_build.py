@@ -28,8 +28,8 @@ from sst_hw.boards import BOARDS, BoardTop, InferenceTop, core_info, get_board
 from sst_hw.boards.board import POR_SECONDS, PowerOnReset, por_cycles
 from sst_hw.boards.flow import BoardBuildError, build_bitstream, sha256_of
 from sst_hw.cli import main
-from sst_hw.commands.build import make_board_top
-from sst_hw.rtl.uart import UARTRx, UARTTx, uart_divisor
+from sst_hw.cli.commands.build import make_board_top
+from sst_hw.link.uart import UARTRx, UARTTx, uart_divisor
 
 from test_board_helpers import DenseTernaryCore, small_network
 
@@ -94,7 +94,7 @@ def test_board_top_pins(name, tmp_path):
 
 @pytest.fixture(scope="module")
 def digits():
-    from sst_hw import modelfile
+    from sst_hw.format import modelfile
     return modelfile.load(DIGITS)
 
 
@@ -196,8 +196,8 @@ def test_build_cli_errors(tmp_path, capsys):
 
 def test_top_refuses_core_with_load_port():
     """An SPRAM core needs its codes loaded over a port the UART front end lacks."""
-    from sst_hw.golden import Network
-    from sst_hw.rtl.network import SSTNetwork
+    from sst_hw.format.golden import Network
+    from sst_hw.core.network import SSTNetwork
     net = Network.random(1, [16, 8, 4], 8, 2)
     core = SSTNetwork(net, memory="spram")
     with pytest.raises(ValueError, match="core has ports 'load' besides 'i' and 'o'"):
@@ -206,16 +206,16 @@ def test_top_refuses_core_with_load_port():
 
 
 def test_build_cli_bad_baud(tmp_path, capsys):
-    from sst_hw import modelfile
-    from sst_hw.golden import Network
+    from sst_hw.format import modelfile
+    from sst_hw.format.golden import Network
     model = modelfile.save(Network.random(1, [16, 8, 4], 8, 2), tmp_path / "tiny.npz")
     assert main(["build", str(model), "--board", "icebreaker", "--baud", "5000000"]) == 2
     assert "baud 5e+06 is out of range for a 12 MHz clock" in capsys.readouterr().err
 
 
 def _build_model_cli(tmp_path, board, sub, seed=1):
-    from sst_hw import modelfile
-    from sst_hw.golden import Network
+    from sst_hw.format import modelfile
+    from sst_hw.format.golden import Network
     net = Network.random(1, [16, 8, 4], 8, 2)
     model = modelfile.save(net, tmp_path / "tiny.npz")
     out = tmp_path / sub

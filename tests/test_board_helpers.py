@@ -17,7 +17,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
 
-from sst_hw.golden import Network
+from sst_hw.format.golden import Network
 
 
 class DenseTernaryCore(wiring.Component):

@@ -5,7 +5,7 @@ around the network core for a small random model and runs the cocotb tests
 below (in the simulator's Python) through :mod:`sst_hw.sim.runner`. The
 cocotb side drives the ``rx`` pin and samples the ``tx`` pin at the bit
 period (``divisor`` clock cycles, small in simulation) and talks to the
-design with the host's own :class:`sst_hw.host.AsyncClient` and frame codec;
+design with the host's own :class:`sst_hw.host.client.AsyncClient` and frame codec;
 every result is compared bit for bit with the golden model.
 
 The core is ``SSTNetwork`` (defaults: PE 4, SIMD 2, codes in block RAM) for a
@@ -27,16 +27,16 @@ TIMEOUT_BITS = 40    # idle bit-times that end a partial frame
 
 def make_network(seed=11):
     """A small random two-layer model: 20 inputs, 12 hidden, 5 classes."""
-    from sst_hw.golden import Network
+    from sst_hw.format.golden import Network
     return Network.random(seed, [20, 12, 5], 8, 2)
 
 
 def test_board_top_cocotb(tmp_path):
     from amaranth.back import verilog
 
-    from sst_hw import modelfile
+    from sst_hw.format import modelfile
     from sst_hw.boards import InferenceTop, core_info
-    from sst_hw.rtl.network import SSTNetwork
+    from sst_hw.core.network import SSTNetwork
     from sst_hw.sim.runner import build_verilog, run_tests
 
     t0 = time.monotonic()
@@ -129,7 +129,7 @@ class UARTPins:
 
 async def read_frame(pins: UARTPins, timeout_bits: float = 3000):
     """The next complete frame from the DUT (via the host's FrameReader)."""
-    from sst_hw.host import FrameReader
+    from sst_hw.host.client import FrameReader
     reader = FrameReader()
     while True:
         data = await pins.read(4096, timeout_bits)
@@ -141,8 +141,8 @@ async def read_frame(pins: UARTPins, timeout_bits: float = 3000):
 
 
 async def _setup(dut):
-    from sst_hw import modelfile
-    from sst_hw.host import AsyncClient, DeviceInfo
+    from sst_hw.format import modelfile
+    from sst_hw.host.client import AsyncClient, DeviceInfo
     from sst_hw.sim.runner import load_config
 
     cfg = load_config()
@@ -189,8 +189,13 @@ if cocotb is not None:
     @cocotb.test()
     async def bad_frames(dut):
         """A corrupted frame gets BAD_CRC, a short one TIMEOUT; then good frames work."""
-        from sst_hw.host import (CMD_ERROR, CMD_INFER, CMD_INFO, ErrorCode, DeviceError,
-                                 encode_frame)
+        from sst_hw.host.client import (
+            CMD_ERROR,
+            CMD_INFER,
+            CMD_INFO,
+            ErrorCode,
+            DeviceError,
+            encode_frame)
         cfg, net, info, pins, client = await _setup(dut)
         rng = np.random.default_rng(cfg["seed"] + 1)
         lo, hi = net.input_range

@@ -155,9 +155,9 @@ def test_dense_engines_get_their_own_module_name(tmp_path, capsys):
 
 
 def test_capacity_error_says_blocks(capsys):
-    from sst_hw.golden import Network
-    from sst_hw.netgen import CapacityError
-    from sst_hw.rtl.network import network_plan
+    from sst_hw.format.golden import Network
+    from sst_hw.plan.network import CapacityError
+    from sst_hw.core.network import network_plan
     from sst_hw.synth.devices import get_device
 
     net = Network.random(np.random.default_rng(0), [784, 1024, 10], 8, 2)
@@ -167,8 +167,8 @@ def test_capacity_error_says_blocks(capsys):
 
 def test_synth_refuses_a_model_that_cannot_fit_before_place_and_route(tmp_path, monkeypatch,
                                                                       capsys):
-    from sst_hw import modelfile
-    from sst_hw.golden import Network
+    from sst_hw.format import modelfile
+    from sst_hw.format.golden import Network
 
     forbid(monkeypatch, "sst_hw.synth.flow", "synthesize")
     big = modelfile.save(Network.random(np.random.default_rng(0), [784, 1024, 10], 8, 2),
@@ -220,7 +220,7 @@ def test_synth_reports_fmax_and_judges_only_an_asked_clock(tmp_path, capsys):
 def test_bundled_model_is_what_the_readme_command_trains(tmp_path):
     """``models/digits.sst`` must come from the command the README quotes for it
     (and that command must not overwrite the tracked file)."""
-    from sst_hw import modelfile
+    from sst_hw.format import modelfile
 
     m = re.search(r"`sst-hw train (--dataset digits --layers 64,128,10 [^`]*?)-o (\S+)`",
                   README.read_text())
@@ -237,7 +237,7 @@ def test_bundled_model_is_what_the_readme_command_trains(tmp_path):
 
 
 def test_readme_quotes_the_bundled_models_accuracy():
-    from sst_hw import modelfile
+    from sst_hw.format import modelfile
     from sst_hw.train.datasets import load_digits
 
     data = load_digits()

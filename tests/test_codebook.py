@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from sst_hw.cli import main
-from sst_hw.codebook import MAX_TABLE_BITS, Codebook
+from sst_hw.format.codebook import MAX_TABLE_BITS, Codebook
 
 
 def configs(max_n, max_bits=MAX_TABLE_BITS):

@@ -1,11 +1,11 @@
-"""Dense baseline weight formats (sst_hw.dense), their golden dot products and widths."""
+"""Dense baseline weight formats (sst_hw.format.dense), their golden dot products and widths."""
 
 import numpy as np
 import pytest
 
-from sst_hw import arith
-from sst_hw.dense import TERNARY2_DECODE, WeightFormat
-from sst_hw.golden import dense_accumulate, dense_accumulate_codes
+from sst_hw.format import arith
+from sst_hw.format.dense import TERNARY2_DECODE, WeightFormat
+from sst_hw.format.golden import dense_accumulate, dense_accumulate_codes
 
 
 def ref_unpack(fmt, code):

@@ -10,10 +10,10 @@ import pytest
 from amaranth.hdl import Fragment
 
 from sst_hw.cli import main
-from sst_hw.dense import WeightFormat
-from sst_hw.golden import dense_accumulate_codes
+from sst_hw.format.dense import WeightFormat
+from sst_hw.format.golden import dense_accumulate_codes
 from sst_hw.rtl.dense_engine import DenseIntEngine, DenseTernaryEngine, dense_engine
-from sst_hw.rtl.emit import engine_sidecar, write_engine
+from sst_hw.emit.engine import engine_sidecar, write_engine
 from sst_hw.rtl.engine import SSTEngine
 from sst_hw.sim.engine_tb import EngineModel
 from sst_hw.sim.sidecar import Sidecar

@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from sst_hw.codebook import Codebook
-from sst_hw.encode import decode_matrix, encode_matrix, pack_codes, project, unpack_codes
+from sst_hw.format.codebook import Codebook
+from sst_hw.format.encode import decode_matrix, encode_matrix, pack_codes, project, unpack_codes
 
 CODEBOOKS = [Codebook(2, 1), Codebook(3, 1), Codebook(4, 2), Codebook(4, 2, "partitioned"),
              Codebook(4, 1, assignment="direct"), Codebook(6, 3, "partitioned", "direct")]

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from sst_hw.cli import main
-from sst_hw.codebook import Codebook
+from sst_hw.format.codebook import Codebook
 from sst_hw.rtl.decoder import ROM_STYLES
 from sst_hw.sim.runner import build_verilog, run_tests, simulator
 from sst_hw.sim.sidecar import Sidecar

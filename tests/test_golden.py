@@ -7,9 +7,9 @@ import sys
 import numpy as np
 import pytest
 
-from sst_hw import arith
-from sst_hw.codebook import Codebook
-from sst_hw.golden import Layer, Network
+from sst_hw.format import arith
+from sst_hw.format.codebook import Codebook
+from sst_hw.format.golden import Layer, Network
 
 # -- the reference: Python ints, loops, nothing clever ------------------------------------
 
@@ -374,7 +374,7 @@ def test_random_network_validation():
 
 
 def test_golden_never_imports_amaranth():
-    code = ("import sys, sst_hw.golden, sst_hw.modelfile; "
+    code = ("import sys, sst_hw.format.golden, sst_hw.format.modelfile; "
             "bad = [m for m in sys.modules if m.split('.')[0] in ('amaranth', 'cocotb')]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -12,10 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sst_hw import modelfile
-from sst_hw.codebook import Codebook
-from sst_hw.golden import Network
-from sst_hw.modelfile import ModelFormatError, load, save
+from sst_hw.format import modelfile
+from sst_hw.format.codebook import Codebook
+from sst_hw.format.golden import Network
+from sst_hw.format.modelfile import ModelFormatError, load, save
 
 CODEBOOKS = [(8, 2, "full", "enum"), (8, 2, "full", "direct"), (8, 2, "partitioned", "enum"),
              (8, 2, "partitioned", "direct"), (4, 1, "full", "enum"), (6, 3, "partitioned",

@@ -1,4 +1,4 @@
-"""Tier 1: :class:`~sst_hw.rtl.network.SSTNetwork` in Amaranth's simulator.
+"""Tier 1: :class:`~sst_hw.core.network.SSTNetwork` in Amaranth's simulator.
 
 Whole inferences of small random models against the golden model, bit for
 bit, over many configurations (codebooks, PE/SIMD, both memories, both
@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from sst_hw.golden import Network
-from sst_hw.rtl.network import SSTNetwork, network_plan
+from sst_hw.format.golden import Network
+from sst_hw.core.network import SSTNetwork, network_plan
 
 
 def simulate(core: SSTNetwork, x, *, p_idle=0.0, p_stall=0.0, seed=0, max_cycles=200000):
@@ -163,7 +163,7 @@ def test_extreme_inputs_and_one_layer():
 
 def test_ties_pick_lowest_index():
     """Equal largest logits: the class is the lowest index among them."""
-    from sst_hw.golden import Layer
+    from sst_hw.format.golden import Layer
 
     rng = np.random.default_rng(8)
     base = Network.random(rng, [10, 7, 5], 8, 2)

@@ -1,4 +1,4 @@
-"""Tier 2: whole inferences of :class:`~sst_hw.rtl.network.SSTNetwork` in cocotb
+"""Tier 2: whole inferences of :class:`~sst_hw.core.network.SSTNetwork` in cocotb
 on the emitted Verilog. The testbench is :mod:`sst_hw.sim.network_tb`; it knows
 the DUT only through its JSON sidecar, compares every logit and class bit for
 bit with the golden model, and checks the measured cycles per inference
@@ -29,7 +29,7 @@ RANDOM_CASES = [
 def test_random_network(model_kw, core_kw, tmp_path):
     """Random models of 2-4 layers with sizes that are multiples of none of
     N, PE and SIMD: every logit and class bit-exact, cycles as the sidecar."""
-    from sst_hw.golden import Network
+    from sst_hw.format.golden import Network
 
     kw = dict(model_kw)
     sizes = kw.pop("sizes")
@@ -48,8 +48,8 @@ def test_digits_network(tmp_path):
     """The bundled model trained on the 8x8 digits (``models/digits.sst``, made
     by ``sst-hw train``), over every one of its 450 test images: bit-exact
     logits and classes, cycles as the sidecar."""
-    from sst_hw import modelfile
-    from sst_hw.demo import DEFAULT_MODEL
+    from sst_hw.format import modelfile
+    from sst_hw.cli.demo import DEFAULT_MODEL
     from sst_hw.train.datasets import load_digits
 
     net = modelfile.load(DEFAULT_MODEL)

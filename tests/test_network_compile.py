@@ -8,10 +8,10 @@ import json
 import numpy as np
 import pytest
 
-from sst_hw import modelfile
+from sst_hw.format import modelfile
 from sst_hw.cli import main
-from sst_hw.golden import Network
-from sst_hw.rtl.network import SSTNetwork
+from sst_hw.format.golden import Network
+from sst_hw.core.network import SSTNetwork
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""The network core's plan (:mod:`sst_hw.netgen`): memory images, schedule,
+"""The network core's plan (:mod:`sst_hw.plan.network`): memory images, schedule,
 cycle formula and capacity checks. Pure Python, no simulation."""
 
 from __future__ import annotations
@@ -6,11 +6,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sst_hw import arith
-from sst_hw.codebook import Codebook
-from sst_hw.golden import Layer, Network
-from sst_hw.netgen import (CapacityError, block_count, engine_act_format, plan_network,
-                           spram_blocks)
+from sst_hw.format import arith
+from sst_hw.format.codebook import Codebook
+from sst_hw.format.golden import Layer, Network
+from sst_hw.plan.network import (
+    CapacityError,
+    block_count,
+    engine_act_format,
+    plan_network,
+    spram_blocks)
 from sst_hw.synth.devices import get_device
 
 

@@ -1,4 +1,4 @@
-"""The network core's shared :class:`~sst_hw.rtl.net_requant.Requantizer`
+"""The network core's shared :class:`~sst_hw.core.requant.Requantizer`
 against the arithmetic contract, at the edges of every range (Amaranth
 simulator)."""
 
@@ -10,8 +10,8 @@ import pytest
 from amaranth.hdl import signed, unsigned
 from amaranth.sim import Simulator
 
-from sst_hw import arith
-from sst_hw.rtl.net_requant import Requantizer
+from sst_hw.format import arith
+from sst_hw.core.requant import Requantizer
 
 
 def reference(acc, mult, add, shift, lo, hi):

@@ -12,11 +12,21 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
 
-from sst_hw import cli, modelfile
-from sst_hw.codebook import Codebook
-from sst_hw.onnx_import import (SUPPORTED_OPS, FloatMLP, InputMap, OnnxImportError,
-                                accuracy_warnings, default_calibration_dataset, fit_batchnorm,
-                                from_model, import_and_export, load_onnx, to_mlp)
+from sst_hw import cli
+from sst_hw.format import modelfile
+from sst_hw.format.codebook import Codebook
+from sst_hw.train.onnx_import import (
+    SUPPORTED_OPS,
+    FloatMLP,
+    InputMap,
+    OnnxImportError,
+    accuracy_warnings,
+    default_calibration_dataset,
+    fit_batchnorm,
+    from_model,
+    import_and_export,
+    load_onnx,
+    to_mlp)
 from sst_hw.train.datasets import load_digits
 from sst_hw.train.mlp import Schedule, sst_weights
 
@@ -760,10 +770,10 @@ def _forbid_long_work(monkeypatch):
     """Fail the test if the command gets as far as loading or projecting anything."""
     def reached(*args, **kwargs):
         raise AssertionError("the command got past its argument checks")
-    import sst_hw.onnx_import
+    import sst_hw.train.onnx_import
     import sst_hw.train.datasets
 
-    for mod, name in ((sst_hw.onnx_import, "import_and_export"), (sst_hw.onnx_import, "load_onnx"),
+    for mod, name in ((sst_hw.train.onnx_import, "import_and_export"), (sst_hw.train.onnx_import, "load_onnx"),
                       (sst_hw.train.datasets, "load_dataset")):
         monkeypatch.setattr(mod, name, reached)
 

@@ -5,7 +5,7 @@ import pytest
 from amaranth.back import verilog
 from amaranth.sim import Simulator
 
-from sst_hw.codebook import Codebook
+from sst_hw.format.codebook import Codebook
 from sst_hw.rtl.decoder import MAX_ROM_BITS, CodeDecoder, rom_words, slot_plan
 
 CODEBOOKS = [

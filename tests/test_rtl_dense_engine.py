@@ -8,15 +8,15 @@ import pytest
 from amaranth.back import rtlil
 from amaranth.hdl import Fragment
 
-from sst_hw import arith
+from sst_hw.format import arith
 from sst_hw.rtl.dense_engine import DenseIntEngine, DenseTernaryEngine, dense_engine
-from sst_hw.golden import dense_accumulate_codes
+from sst_hw.format.golden import dense_accumulate_codes
 from test_rtl_engine import check_ready_is_registered, run_engine
 
 
 def make_rows(e, rng, nrows, max_beats, *, weight_fn=None, act_fn=None, full=False):
     """Random row groups: input beats (dicts for the payload layout) and the
-    expected accumulators from :func:`sst_hw.golden.dense_accumulate_codes`.
+    expected accumulators from :func:`sst_hw.format.golden.dense_accumulate_codes`.
     Rows have a random length (``full``: exactly ``max_beats`` whole beats);
     padding weights are zero, padding activations random (they must not
     count)."""

@@ -7,7 +7,7 @@ import pytest
 from amaranth.hdl import Fragment
 from amaranth.sim import Simulator
 
-from sst_hw.arith import act_range, acc_width
+from sst_hw.format.arith import act_range, acc_width
 from sst_hw.rtl.engine import SSTEngine
 from sst_hw.sim.amsim import run_streams, stream_get, stream_put
 

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from amaranth.hdl import Fragment
 
-from sst_hw.arith import acc_width
+from sst_hw.format.arith import acc_width
 from sst_hw.cli import main
-from sst_hw.codebook import Codebook
-from sst_hw.rtl.emit import engine_sidecar, write_engine
+from sst_hw.format.codebook import Codebook
+from sst_hw.emit.engine import engine_sidecar, write_engine
 from sst_hw.rtl.engine import SSTEngine
 from sst_hw.sim.sidecar import Sidecar
 

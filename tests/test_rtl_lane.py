@@ -5,8 +5,8 @@ import random
 import pytest
 from amaranth.sim import Simulator
 
-from sst_hw.arith import act_range
-from sst_hw.codebook import Codebook
+from sst_hw.format.arith import act_range
+from sst_hw.format.codebook import Codebook
 from sst_hw.rtl.decoder import SlotPlan, slot_plan
 from sst_hw.rtl.lane import SignSelectLane, term_range
 

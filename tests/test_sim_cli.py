@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sst_hw import modelfile
+from sst_hw.format import modelfile
 from sst_hw.cli import main
-from sst_hw.demo import DEFAULT_MODEL, bitstream_stem
+from sst_hw.cli.demo import DEFAULT_MODEL, bitstream_stem
 from sst_hw.sim.sidecar import Sidecar
 
 COUNT = 32
@@ -63,7 +63,7 @@ def digits_run(tmp_path_factory):
 def test_sim_digits_model(digits_run):
     """32 digits test images on the compiled core: every logit and class
     bit-exact, 32 compared, cycles per inference as the sidecar's."""
-    from sst_hw.rtl.network import network_plan
+    from sst_hw.core.network import network_plan
     from sst_hw.train.datasets import load_digits
 
     rc, rep, build_dir = digits_run
@@ -98,7 +98,7 @@ def _corrupt(net, how: str):
     weights (``codes``) or a requantization constant of layer 0 (``requant``)."""
     import dataclasses
 
-    from sst_hw.golden import Network
+    from sst_hw.format.golden import Network
 
     layers = list(net.layers)
     if how == "codes":
@@ -191,7 +191,7 @@ def engine(tmp_path_factory):
 def _golden_rows(side: Sidecar, config: dict, record: dict):
     """Expected and received accumulators, recomputed from the packed input beats
     with the golden codebook's decoding (not the testbench's stimulus code)."""
-    from sst_hw.codebook import Codebook
+    from sst_hw.format.codebook import Codebook
 
     cb = Codebook(8, 2, "full", "enum")
     fi = side.streams["i"].fields

@@ -9,9 +9,18 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
 
-from sst_hw.synth import (DEVICES, OOCHarness, SynthesisError, SynthReport, VerilogDesign,
-                          build_report, get_device, ports_from_sidecar, synthesize,
-                          tool_command, verilog_wrapper)
+from sst_hw.synth import (
+    DEVICES,
+    OOCHarness,
+    SynthesisError,
+    SynthReport,
+    VerilogDesign,
+    build_report,
+    get_device,
+    ports_from_sidecar,
+    synthesize,
+    tool_command,
+    verilog_wrapper)
 from sst_hw.synth.harness import normalize_ports
 from sst_hw.synth.report import parse_nextpnr_log_utilization
 

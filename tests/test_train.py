@@ -10,19 +10,37 @@ import sys
 import numpy as np
 import pytest
 
-from sst_hw import arith, modelfile
-from sst_hw.codebook import Codebook
-from sst_hw.compression import SHIFT_BITS, compression, format_compression
-from sst_hw.encode import project
-from sst_hw.golden import Network
+from sst_hw.format import arith, modelfile
+from sst_hw.format.codebook import Codebook
+from sst_hw.format.compression import SHIFT_BITS, compression, format_compression
+from sst_hw.format.encode import project
+from sst_hw.format.golden import Network
 from sst_hw.train import datasets
-from sst_hw.train.datasets import (Dataset, DatasetNotFound, IdxFormatError, load_dataset,
-                                   load_digits, load_fashion_mnist, load_idx_folder, read_idx,
-                                   write_idx)
-from sst_hw.train.export import (encode_ternary, export_network, hidden_float_activations,
-                                 train_and_export)
-from sst_hw.train.mlp import (MLP, BlasThreads, Schedule, _softmax_xent, keep_schedule,
-                              sst_dense, sst_weights, structured_mask, train)
+from sst_hw.train.datasets import (
+    Dataset,
+    DatasetNotFound,
+    IdxFormatError,
+    load_dataset,
+    load_digits,
+    load_fashion_mnist,
+    load_idx_folder,
+    read_idx,
+    write_idx)
+from sst_hw.train.export import (
+    encode_ternary,
+    export_network,
+    hidden_float_activations,
+    train_and_export)
+from sst_hw.train.mlp import (
+    MLP,
+    BlasThreads,
+    Schedule,
+    _softmax_xent,
+    keep_schedule,
+    sst_dense,
+    sst_weights,
+    structured_mask,
+    train)
 
 
 @pytest.fixture(scope="module")

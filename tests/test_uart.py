@@ -1,6 +1,6 @@
 """Tier 1: UART receiver/transmitter and the frame protocol in Amaranth's simulator.
 
-The protocol is checked against :class:`sst_hw.host.DeviceModel` (the byte-level
+The protocol is checked against :class:`sst_hw.host.client.DeviceModel` (the byte-level
 reference of the device) with :class:`DenseTernaryCore` as the network core.
 """
 
@@ -14,11 +14,20 @@ from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.sim import Simulator
 
-from sst_hw import host
-from sst_hw.host import (CMD_ERROR, CMD_INFER, CMD_INFO, SYNC, DeviceInfo, DeviceModel,
-                         ErrorCode, FrameReader, crc16, encode_frame)
-from sst_hw.rtl.protocol import FrameProtocol, crc16_next, payload_fields
-from sst_hw.rtl.uart import UARTRx, UARTTx, uart_divisor
+from sst_hw.host import client as host
+from sst_hw.host.client import (
+    CMD_ERROR,
+    CMD_INFER,
+    CMD_INFO,
+    SYNC,
+    DeviceInfo,
+    DeviceModel,
+    ErrorCode,
+    FrameReader,
+    crc16,
+    encode_frame)
+from sst_hw.link.frames import FrameProtocol, crc16_next, payload_fields
+from sst_hw.link.uart import UARTRx, UARTTx, uart_divisor
 
 from test_board_helpers import DenseTernaryCore, core_logit_width, small_network
 

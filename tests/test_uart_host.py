@@ -9,13 +9,29 @@ import threading
 import numpy as np
 import pytest
 
-from sst_hw import modelfile
+from sst_hw.format import modelfile
 from sst_hw.cli import main
-from sst_hw.golden import Network
-from sst_hw.host import (CMD_ERROR, CMD_INFER, CMD_INFO, INFO_STRUCT, SYNC, AsyncClient, Client,
-                         DeviceError, DeviceInfo, DeviceModel, ErrorCode, FrameReader,
-                         ModelMismatch, ModelTransport, ProtocolError, ReplyTimeout,
-                         crc16, encode_frame, model_id)
+from sst_hw.format.golden import Network
+from sst_hw.host.client import (
+    CMD_ERROR,
+    CMD_INFER,
+    CMD_INFO,
+    INFO_STRUCT,
+    SYNC,
+    AsyncClient,
+    Client,
+    DeviceError,
+    DeviceInfo,
+    DeviceModel,
+    ErrorCode,
+    FrameReader,
+    ModelMismatch,
+    ModelTransport,
+    ProtocolError,
+    ReplyTimeout,
+    crc16,
+    encode_frame,
+    model_id)
 
 
 @pytest.fixture(scope="module")

@@ -21,14 +21,14 @@ which explains how to add a board):
 
 from __future__ import annotations
 
-from .board import Board, BoardTop
-from .top import InferenceTop, core_info
+from sst_hw.boards.board import Board, BoardTop
+from sst_hw.link.top import InferenceTop, core_info
 
 __all__ = ["BOARDS", "Board", "BoardTop", "InferenceTop", "core_info", "get_board"]
 
 
 def _collect() -> dict[str, Board]:
-    from . import hx8k, icebreaker, ulx3s
+    from sst_hw.boards import hx8k, icebreaker, ulx3s
 
     boards: dict[str, Board] = {}
     for mod in (icebreaker, ulx3s, hx8k):

@@ -11,8 +11,8 @@ from amaranth.lib import io, wiring
 from amaranth.lib.cdc import FFSynchronizer
 from amaranth.lib.wiring import In, Out
 
-from ..rtl._util import check_int
-from ..synth.devices import Device
+from sst_hw.rtl._util import check_int
+from sst_hw.synth.devices import Device
 
 __all__ = ["Board", "BoardTop", "LED_ROLES", "POR_SECONDS", "PowerOnReset", "por_cycles"]
 
@@ -22,7 +22,7 @@ __all__ = ["Board", "BoardTop", "LED_ROLES", "POR_SECONDS", "PowerOnReset", "por
 #: behaviour on every board is simpler to test and to reason about.
 POR_SECONDS = 15e-6
 
-#: Status signals of :class:`~sst_hw.boards.top.InferenceTop` an LED can show.
+#: Status signals of :class:`~sst_hw.link.top.InferenceTop` an LED can show.
 LED_ROLES = ("alive", "busy", "error")
 
 
@@ -133,7 +133,7 @@ class PowerOnReset(wiring.Component):
 
 
 class BoardTop(Elaboratable):
-    """Connects an :class:`~sst_hw.boards.top.InferenceTop` to a board.
+    """Connects an :class:`~sst_hw.link.top.InferenceTop` to a board.
 
     The UART's ``rx``/``tx`` go to the FTDI pins, the status outputs to the
     LEDs of :attr:`Board.leds`.

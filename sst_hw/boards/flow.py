@@ -36,9 +36,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..synth.flow import SynthesisError, tool_command, tool_versions
-from ..synth.report import SynthReport, build_report
-from .board import Board
+from sst_hw.synth.flow import SynthesisError, tool_command, tool_versions
+from sst_hw.synth.report import SynthReport, build_report
+from sst_hw.boards.board import Board
 
 __all__ = ["BoardBuild", "BoardBuildError", "build_bitstream", "toolchain_env", "sha256_of"]
 

@@ -7,8 +7,8 @@ has no user button, so the only reset is BoardTop's power-on reset.
 
 from amaranth_boards.ice40_hx8k_b_evn import ICE40HX8KBEVNPlatform
 
-from ..synth.devices import get_device
-from .board import Board
+from sst_hw.synth.devices import get_device
+from sst_hw.boards.board import Board
 
 BOARDS = [
     Board("hx8k-b-evn", "iCE40-HX8K breakout (iCE40HX8K-CT256, 12 MHz)", ICE40HX8KBEVNPlatform,

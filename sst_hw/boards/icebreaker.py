@@ -6,8 +6,8 @@ on while busy; red LED: error; user button: reset.
 
 from amaranth_boards.icebreaker import ICEBreakerPlatform
 
-from ..synth.devices import get_device
-from .board import Board
+from sst_hw.synth.devices import get_device
+from sst_hw.boards.board import Board
 
 BOARDS = [
     Board("icebreaker", "iCEBreaker (iCE40UP5K-SG48, 12 MHz)", ICEBreakerPlatform,

@@ -9,8 +9,8 @@ build flow (:mod:`.flow`) runs the toolchain without that check.
 from amaranth_boards.ulx3s import (ULX3S_12F_Platform, ULX3S_25F_Platform, ULX3S_45F_Platform,
                                    ULX3S_85F_Platform)
 
-from ..synth.devices import Device, get_device
-from .board import Board
+from sst_hw.synth.devices import Device, get_device
+from sst_hw.boards.board import Board
 
 #: The 12F is not in the synthesis device table; data-sheet figures of LFE5U-12F.
 ECP5_12F = Device("ecp5-12f", "ecp5", "LFE5U-12F-6BG381C",

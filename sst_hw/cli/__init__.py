@@ -1,6 +1,6 @@
 """The ``sst-hw`` command line.
 
-Each sub-command lives in its own module under :mod:`sst_hw.commands` with a
+Each sub-command lives in its own module under :mod:`sst_hw.cli.commands` with a
 ``register(subparsers)`` function that adds its parser and sets ``func``.
 """
 
@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Structured sparse ternary (SST) neural-network hardware generator.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
-        importlib.import_module(f"sst_hw.commands.{name}").register(sub)
+        importlib.import_module(f"sst_hw.cli.commands.{name}").register(sub)
     return parser
 
 
@@ -52,11 +52,3 @@ def main(argv=None) -> int:
         where = f" ({e.filename})" if getattr(e, "filename", None) else ""
         print(f"sst-hw {args.command}: error: {e.strerror or e}{where}", file=sys.stderr)
         return 2
-
-
-if __name__ == "__main__":
-    # Run as ``python -m sst_hw.cli``, this file is ``__main__``: call the
-    # ``main`` of ``sst_hw.cli`` so that the ``UserError`` the commands import
-    # is the class it catches.
-    from sst_hw.cli import main as package_main
-    sys.exit(package_main())

@@ -10,7 +10,7 @@ Steps (each prints a line as it starts and ends):
    and build the iCEBreaker bitstream (UART front end), two jobs at a time;
 5. print a table: accuracy, compression, LUTs, RAM, fmax, inferences/s.
 
-Run: ``.venv/bin/python -m sst_hw.demo [--model M] [--images N]``. JSON of the
+Run: ``.venv/bin/python -m sst_hw.cli.demo [--model M] [--images N]``. JSON of the
 table goes to ``build/demo/demo.json``; the bitstream is
 ``build/demo/icebreaker/<model stem>-icebreaker.bin``. Step 3 alone is
 ``sst-hw sim MODEL --dataset digits --count N``.
@@ -25,7 +25,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "digits.sst"
+DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "models" / "digits.sst"
 T0 = time.monotonic()
 
 
@@ -47,10 +47,10 @@ def main(argv=None) -> int:
     ap.add_argument("--simd", type=int, default=2)
     args = ap.parse_args(argv)
 
-    from . import modelfile
-    from .compression import compression
-    from .rtl.network import SSTNetwork, write_network
-    from .train.datasets import load_digits
+    from sst_hw.format import modelfile
+    from sst_hw.format.compression import compression
+    from sst_hw.core.network import SSTNetwork, write_network
+    from sst_hw.train.datasets import load_digits
 
     build = args.build_dir
     build.mkdir(parents=True, exist_ok=True)
@@ -72,16 +72,16 @@ def main(argv=None) -> int:
     say(f"    wrote {', '.join(str(p) for p in paths)}; {cycles} cycles per inference")
 
     say(f"3/5 simulating {args.images} test images on the Verilog (cocotb + Verilator)")
-    from .sim.network_tb import run_network
+    from sst_hw.sim.network_tb import run_network
     run_network(net, x_test[:args.images], build / "sim", core=core, name="sst_network")
     say(f"    {args.images} inferences bit-exact with the golden model, cycles as the sidecar")
 
     say("4/5 synthesizing for UP5K and ECP5-85F, building the iCEBreaker bitstream "
         "(a few minutes)")
-    from .boards.flow import build_bitstream
-    from .boards import get_board
-    from .commands.build import make_board_top
-    from .synth.flow import synthesize
+    from sst_hw.boards.flow import build_bitstream
+    from sst_hw.boards import get_board
+    from sst_hw.cli.commands.build import make_board_top
+    from sst_hw.synth.flow import synthesize
 
     def synth(device, freq):
         rep = synthesize(SSTNetwork(net, pe=args.pe, simd=args.simd), device, freq,

@@ -8,7 +8,7 @@ The network core (DESIGN.md section 3)::
           +------------------------------------------------------------------ class)  <--+
 
 * **Code memory**: the codes of every layer, one word per engine beat
-  (:meth:`NetPlan.code_image <sst_hw.netgen.NetPlan.code_image>`), in block
+  (:meth:`NetPlan.code_image <sst_hw.plan.network.NetPlan.code_image>`), in block
   RAM initialised from the model (``memory="bram"``) or in the UP5K's SPRAM
   (``memory="spram"``), which the bitstream cannot initialise: the core then
   has a ``load`` stream that takes the code words, in order, after reset.
@@ -25,7 +25,7 @@ The network core (DESIGN.md section 3)::
   written to the other bank, or to ``o`` (last layer), tracking the arg-max.
 * A layer starts when the previous one's last activation is written.
 
-Timing: :meth:`NetPlan.cycles <sst_hw.netgen.NetPlan.cycles>` cycles per
+Timing: :meth:`NetPlan.cycles <sst_hw.plan.network.NetPlan.cycles>` cycles per
 inference when the input comes back to back and ``o.ready`` stays high;
 both streams have real backpressure otherwise.
 """
@@ -41,16 +41,21 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from .. import limits
-from ..golden import Network
-from ..limits import check_size
-from ..netgen import (MEMORIES, REQUANT_LATENCY, REQUANT_MODES, SERIALISER_LATENCY,
-                      engine_act_format, plan_network)
-from ._util import check_bool, check_choice
-from .emit import describe_layout, engine_ports
-from .engine import SSTEngine
-from .net_requant import Requantizer
-from .net_spram import SB_SPRAM256KA_SIM, SPRAMMemory
+from sst_hw.format import limits
+from sst_hw.format.golden import Network
+from sst_hw.format.limits import check_size
+from sst_hw.plan.network import (
+    MEMORIES,
+    REQUANT_LATENCY,
+    REQUANT_MODES,
+    SERIALISER_LATENCY,
+    engine_act_format,
+    plan_network)
+from sst_hw.rtl._util import check_bool, check_choice
+from sst_hw.emit.engine import describe_layout, engine_ports
+from sst_hw.rtl.engine import SSTEngine
+from sst_hw.core.requant import Requantizer
+from sst_hw.core.spram import SB_SPRAM256KA_SIM, SPRAMMemory
 
 __all__ = ["SSTNetwork", "network_plan", "network_sidecar", "network_verilog", "write_network",
            "SIDECAR_FORMAT", "SIDECAR_VERSION", "DEFAULT_MODULE_NAME"]
@@ -161,7 +166,7 @@ class SSTNetwork(wiring.Component):
 
     @property
     def cycles_per_inference(self) -> int:
-        """:meth:`NetPlan.cycles <sst_hw.netgen.NetPlan.cycles>`."""
+        """:meth:`NetPlan.cycles <sst_hw.plan.network.NetPlan.cycles>`."""
         return self.plan.cycles()
 
     @property
@@ -487,7 +492,7 @@ class SSTNetwork(wiring.Component):
 
 
 def network_plan(network: Network, **kwargs):
-    """The :class:`~sst_hw.netgen.NetPlan` of ``SSTNetwork(network, **kwargs)``
+    """The :class:`~sst_hw.plan.network.NetPlan` of ``SSTNetwork(network, **kwargs)``
     (same checks and messages) without building a core to elaborate."""
     core = SSTNetwork(network, **kwargs)
     core._MustUse__used = True
@@ -516,7 +521,7 @@ def network_sidecar(core: SSTNetwork, name: str = DEFAULT_MODULE_NAME,
                     verilog_file: str | None = None, device=None) -> dict:
     """The JSON sidecar of ``core`` emitted as module ``name``.
 
-    Same conventions as the engine's (:mod:`sst_hw.rtl.emit`): ports,
+    Same conventions as the engine's (:mod:`sst_hw.emit.engine`): ports,
     streams with the offset/width/shape of every payload field, clock and
     reset, codebook; plus ``cycles_per_inference`` (and its ``latency``
     alias) with the formula and its definition, the memories (code memory
@@ -589,7 +594,7 @@ def network_verilog(core: SSTNetwork, name: str = DEFAULT_MODULE_NAME) -> str:
 
 def dumps_sidecar(sidecar: dict) -> str:
     """JSON text of a sidecar: indented, one code vector per line."""
-    from .emit import dumps_sidecar as _dumps
+    from sst_hw.emit.engine import dumps_sidecar as _dumps
     return _dumps(sidecar)
 
 

@@ -12,8 +12,8 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..arith import MULT_BITS
-from ._util import check_int
+from sst_hw.format.arith import MULT_BITS
+from sst_hw.rtl._util import check_int
 
 __all__ = ["Requantizer"]
 

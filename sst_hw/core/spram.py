@@ -20,7 +20,7 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ._util import check_int, clog2
+from sst_hw.rtl._util import check_int, clog2
 
 __all__ = ["SPRAMMemory", "SB_SPRAM256KA_SIM", "SPRAM_WORDS", "SPRAM_WIDTH", "spram_count"]
 

@@ -85,9 +85,9 @@ from amaranth.back import verilog
 from amaranth.hdl import Shape
 from amaranth.lib import data, wiring
 
-from ..codebook import MAX_TABLE_BITS
-from .dense_engine import DenseIntEngine, DenseTernaryEngine
-from .engine import SSTEngine
+from sst_hw.format.codebook import MAX_TABLE_BITS
+from sst_hw.rtl.dense_engine import DenseIntEngine, DenseTernaryEngine
+from sst_hw.rtl.engine import SSTEngine
 
 __all__ = ["SIDECAR_FORMAT", "SIDECAR_VERSION", "MAX_SIDECAR_CODE_BITS", "DEFAULT_MODULE_NAME",
            "ENGINE_TYPES", "describe_layout", "engine_ports", "engine_sidecar", "engine_verilog",

@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import arith
-from .golden import Network
+from sst_hw.format import arith
+from sst_hw.format.golden import Network
 
 __all__ = ["compression", "format_compression", "SHIFT_BITS", "FLOAT_BITS"]
 

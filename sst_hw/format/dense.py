@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .codebook import _check_int
+from sst_hw.format.codebook import _check_int
 
 __all__ = ["KINDS", "MAX_N", "MAX_WEIGHT_WIDTH", "TERNARY2_DECODE", "TERNARY2_ENCODE",
            "WeightFormat"]
@@ -111,7 +111,7 @@ class WeightFormat:
         return f"{self.kind} ({self.n} x {self.bits_per_weight} bits)"
 
     def sidecar(self) -> dict:
-        """The JSON sidecar's ``weights`` section (see :mod:`sst_hw.rtl.emit`)."""
+        """The JSON sidecar's ``weights`` section (see :mod:`sst_hw.emit.engine`)."""
         out = {"kind": self.kind, "bits_per_weight": self.bits_per_weight, "signed": True,
                "n": self.n, "code_bits": self.code_bits, "zero_code": self.zero_code,
                "range": [self.lo, self.hi]}

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .codebook import Codebook
+from sst_hw.format.codebook import Codebook
 
 __all__ = ["Encoded", "encode_matrix", "project", "project_slots", "decode_matrix", "pack_codes",
            "unpack_codes", "check_weights"]

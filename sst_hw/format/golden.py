@@ -15,7 +15,7 @@ nothing else:
 * the last layer yields its raw accumulators (the logits) and the arg-max
   class, the lowest index on ties.
 
-Widths come from :mod:`sst_hw.arith`, shared with the RTL generator. A
+Widths come from :mod:`sst_hw.format.arith`, shared with the RTL generator. A
 :class:`Network` refuses a configuration in which any intermediate value
 could leave its width. This module knows nothing of Amaranth or cocotb.
 """
@@ -28,8 +28,8 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
-from . import arith
-from .codebook import Codebook, _check_int
+from sst_hw.format import arith
+from sst_hw.format.codebook import Codebook, _check_int
 
 __all__ = ["Layer", "Network", "LayerTrace", "METHODS", "dense_accumulate",
            "dense_accumulate_codes"]
@@ -595,7 +595,7 @@ def _random_codes(cb: Codebook, rng, out: int, features: int) -> np.ndarray:
 def dense_accumulate(weights, x) -> np.ndarray:
     """Exact dot products ``acc_r = sum_j w_rj x_j`` of a dense integer layer.
 
-    The oracle of the dense baseline engines (:mod:`sst_hw.dense`), with the
+    The oracle of the dense baseline engines (:mod:`sst_hw.format.dense`), with the
     same contract as :meth:`Layer.accumulate`: exact, int64.
 
     Parameters
@@ -635,7 +635,7 @@ def dense_accumulate_codes(fmt, codes, x) -> np.ndarray:
 
     Parameters
     ----------
-    fmt : sst_hw.dense.WeightFormat
+    fmt : sst_hw.format.dense.WeightFormat
     codes : int array (out_features, subvectors)
         One code word per N weights, the last subvector zero-padded.
     x : int array (batch, in_features) or (in_features,)
@@ -645,7 +645,7 @@ def dense_accumulate_codes(fmt, codes, x) -> np.ndarray:
     -------
     int64 array (batch, out_features). Padding weights must be zero.
     """
-    from .dense import WeightFormat
+    from sst_hw.format.dense import WeightFormat
     if not isinstance(fmt, WeightFormat):
         raise TypeError(f"fmt must be a WeightFormat, not {fmt!r}")
     c = np.asarray(codes)

@@ -25,7 +25,7 @@ Layout (format ``"sst-hw-model"``, version 1), written by :func:`save` with
 
 Everything is checked on load; anything malformed raises
 :class:`ModelFormatError` naming the file, the layer and what is wrong. The
-arithmetic meaning of every field is the golden model's (:mod:`sst_hw.golden`).
+arithmetic meaning of every field is the golden model's (:mod:`sst_hw.format.golden`).
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .codebook import Codebook
-from .golden import Layer, Network
+from sst_hw.format.codebook import Codebook
+from sst_hw.format.golden import Layer, Network
 
 __all__ = ["FORMAT", "VERSION", "ModelFormatError", "save", "load", "header"]
 

@@ -1,9 +1,9 @@
 """``FrameProtocol``: the UART frame parser and reply generator in front of a core.
 
-The protocol (``docs/protocol.md``, host side in :mod:`sst_hw.host`) frames
+The protocol (``docs/protocol.md``, host side in :mod:`sst_hw.host.client`) frames
 every message as ``SYNC CMD LEN(2, LE) PAYLOAD CRC(2, MSB first)`` with
 CRC-16/CCITT-FALSE over ``CMD .. PAYLOAD``. This component sits between a byte
-receiver/transmitter (:class:`~sst_hw.rtl.uart.UARTRx`/``UARTTx``) and a core
+receiver/transmitter (:class:`~sst_hw.link.uart.UARTRx`/``UARTTx``) and a core
 with the network's stream interface: ``i`` takes one input feature per beat,
 ``o`` gives the logits in order, then the class index.
 """
@@ -14,9 +14,16 @@ from amaranth.hdl import Array, Cat, Const, Module, Mux, Shape, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..host import (CMD_ERROR, CMD_INFER, CMD_INFO, INFO_STRUCT, REPLY_BIT, SYNC, DeviceInfo,
-                    ErrorCode)
-from ._util import check_int
+from sst_hw.host.client import (
+    CMD_ERROR,
+    CMD_INFER,
+    CMD_INFO,
+    INFO_STRUCT,
+    REPLY_BIT,
+    SYNC,
+    DeviceInfo,
+    ErrorCode)
+from sst_hw.rtl._util import check_int
 
 __all__ = ["FrameProtocol", "crc16_next", "payload_fields", "DEFAULT_TIMEOUT_BITS"]
 

@@ -11,10 +11,10 @@ from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from ..host import DeviceInfo
-from ..rtl._util import check_int
-from ..rtl.protocol import DEFAULT_TIMEOUT_BITS, FrameProtocol, payload_fields
-from ..rtl.uart import UARTRx, UARTTx
+from sst_hw.host.client import DeviceInfo
+from sst_hw.rtl._util import check_int
+from sst_hw.link.frames import DEFAULT_TIMEOUT_BITS, FrameProtocol, payload_fields
+from sst_hw.link.uart import UARTRx, UARTTx
 
 __all__ = ["InferenceTop", "core_info", "stream_payload_shape"]
 
@@ -45,14 +45,14 @@ class InferenceTop(wiring.Component):
     core : wiring.Component
         The network core, with an input stream ``i`` (one feature per beat) and
         an output stream ``o`` (logits, then the class); see
-        :class:`~sst_hw.rtl.protocol.FrameProtocol` for the payloads.
+        :class:`~sst_hw.link.frames.FrameProtocol` for the payloads.
     info : DeviceInfo
         Identity reported to INFO (:func:`core_info`); its ``clk_hz``,
         ``divisor`` and ``timeout_bits`` are replaced by this top's.
     clk_hz : int
         Clock frequency, Hz (reported by INFO; sets the LED timing).
     divisor : int
-        Clock cycles per UART bit (:func:`~sst_hw.rtl.uart.uart_divisor`).
+        Clock cycles per UART bit (:func:`~sst_hw.link.uart.uart_divisor`).
     timeout_bits : int
         Idle bit-times that end a partial frame, 16..65535.
     blink_hz : float

@@ -13,7 +13,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.cdc import FFSynchronizer
 from amaranth.lib.wiring import In, Out
 
-from ._util import check_int
+from sst_hw.rtl._util import check_int
 
 __all__ = ["UARTRx", "UARTTx", "uart_divisor", "MIN_DIVISOR", "MAX_DIVISOR", "BAUD_TOLERANCE"]
 

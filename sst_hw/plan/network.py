@@ -1,7 +1,7 @@
-"""From a golden :class:`~sst_hw.golden.Network` to the numbers of its network core.
+"""From a golden :class:`~sst_hw.format.golden.Network` to the numbers of its network core.
 
 Pure Python and NumPy (no Amaranth): everything the :class:`SSTNetwork
-<sst_hw.rtl.network.SSTNetwork>` generator, the ``sst-hw compile`` command and
+<sst_hw.core.network.SSTNetwork>` generator, the ``sst-hw compile`` command and
 the tests must agree on.
 
 * :func:`plan_network` checks a model against the core's parameters (PE,
@@ -37,9 +37,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import arith, limits
-from .codebook import Codebook
-from .golden import Network
+from sst_hw.format import arith, limits
+from sst_hw.format.codebook import Codebook
+from sst_hw.format.golden import Network
 
 __all__ = ["MEMORIES", "REQUANT_MODES", "REQUANT_LATENCY", "LayerPlan", "NetPlan",
            "plan_network", "block_count", "BRAM_CONFIGS", "SPRAM_WORDS", "SPRAM_WIDTH",

@@ -8,13 +8,13 @@ The dense baselines of the same interface, :class:`DenseIntEngine` (with
 :mod:`.dense_engine`.
 """
 
-from .accumulator import AccumulatorBank, acc_layout
-from .adder_tree import AdderTree
-from .decoder import CodeDecoder, SlotPlan, slot_layout, slot_plan
-from .dense_engine import DenseIntEngine, DenseTernaryEngine
-from .engine import SSTEngine, input_layout
-from .lane import SignSelectLane
-from .multiplier import LUTMultiplier
+from sst_hw.rtl.accumulator import AccumulatorBank, acc_layout
+from sst_hw.rtl.adder_tree import AdderTree
+from sst_hw.rtl.decoder import CodeDecoder, SlotPlan, slot_layout, slot_plan
+from sst_hw.rtl.dense_engine import DenseIntEngine, DenseTernaryEngine
+from sst_hw.rtl.engine import SSTEngine, input_layout
+from sst_hw.rtl.lane import SignSelectLane
+from sst_hw.rtl.multiplier import LUTMultiplier
 
 __all__ = ["AccumulatorBank", "AdderTree", "CodeDecoder", "DenseIntEngine",
            "DenseTernaryEngine", "LUTMultiplier", "SignSelectLane", "SSTEngine",

@@ -6,7 +6,7 @@ integer widths, so the components can state their errors the same way.
 
 from __future__ import annotations
 
-from ..arith import signed_width
+from sst_hw.format.arith import signed_width
 
 __all__ = ["check_int", "check_bool", "check_choice", "clog2", "range_width", "mux_tree",
            "checked_init"]

@@ -6,7 +6,7 @@ from amaranth.hdl import Module, Mux, ResetSignal, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ._util import check_bool, check_int, checked_init
+from sst_hw.rtl._util import check_bool, check_int, checked_init
 
 __all__ = ["AccumulatorBank", "acc_layout"]
 

@@ -6,7 +6,7 @@ from amaranth.hdl import Module, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from ._util import check_int, clog2, range_width, checked_init
+from sst_hw.rtl._util import check_int, clog2, range_width, checked_init
 
 __all__ = ["AdderTree", "tree_latency", "tree_sum_width"]
 

@@ -10,8 +10,8 @@ from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..codebook import Codebook
-from ._util import check_bool, check_choice, check_int, checked_init, clog2
+from sst_hw.format.codebook import Codebook
+from sst_hw.rtl._util import check_bool, check_choice, check_int, checked_init, clog2
 
 __all__ = ["SlotPlan", "slot_plan", "slot_layout", "check_rom", "CodeDecoder", "ROM_STYLES",
            "MAX_ROM_BITS"]
@@ -107,7 +107,7 @@ class CodeDecoder(wiring.Component):
     synchronous read port per code, kept in LUTs or block RAM by the ``rom``
     parameter); ``direct`` codes are decoded by gates followed by a register.
     Unused code values decode to no valid slot. The decode of every code
-    value equals :attr:`Codebook.table <sst_hw.codebook.Codebook.table>`,
+    value equals :attr:`Codebook.table <sst_hw.format.codebook.Codebook.table>`,
     with ``sel = pos - plan.base[i]``.
 
     Latency 1 cycle (2 with ``extra_reg``), throughput one set of codes per

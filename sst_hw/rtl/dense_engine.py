@@ -7,7 +7,7 @@ they have exactly its stream interface (:func:`~.engine.input_layout`,
 (the worst case over ``max_row_len`` weights can never wrap), and they reuse
 its :class:`~.adder_tree.AdderTree` and :class:`~.accumulator.AccumulatorBank`.
 Only the weights differ: every weight is stored (no sparsity), as
-:mod:`sst_hw.dense` formats pack them.
+:mod:`sst_hw.format.dense` formats pack them.
 """
 
 from __future__ import annotations
@@ -15,21 +15,27 @@ from __future__ import annotations
 from amaranth.hdl import Cat, Module, Shape, Signal, signed
 from amaranth.lib import wiring
 
-from ..arith import act_range, dense_acc_range, product_range, signed_width
-from ..dense import KINDS, WeightFormat
-from ._util import check_int, checked_init, range_width
-from .accumulator import AccumulatorBank, acc_layout
-from .adder_tree import tree_latency
-from .engine import DEFAULT_MAX_ROW_LEN, MAX_ACC_WIDTH, input_layout
-from .lane import term_range
-from .multiplier import LUTMultiplier, product_shape
-from .row_pipeline import (DEFAULT_FANOUT, check_common_params, delay_flags, engine_members,
-                           pe_groups, broadcast_registers, row_flow_control,
-                           trees_into_accumulators)
+from sst_hw.format.arith import act_range, dense_acc_range, product_range, signed_width
+from sst_hw.format.dense import KINDS, WeightFormat
+from sst_hw.rtl._util import check_int, checked_init, range_width
+from sst_hw.rtl.accumulator import AccumulatorBank, acc_layout
+from sst_hw.rtl.adder_tree import tree_latency
+from sst_hw.rtl.engine import DEFAULT_MAX_ROW_LEN, MAX_ACC_WIDTH, input_layout
+from sst_hw.rtl.lane import term_range
+from sst_hw.rtl.multiplier import LUTMultiplier, product_shape
+from sst_hw.rtl.row_pipeline import (
+    DEFAULT_FANOUT,
+    check_common_params,
+    delay_flags,
+    engine_members,
+    pe_groups,
+    broadcast_registers,
+    row_flow_control,
+    trees_into_accumulators)
 
 __all__ = ["DenseIntEngine", "DenseTernaryEngine", "dense_engine", "DENSE_KINDS"]
 
-#: Weight kinds of :func:`dense_engine` (the :mod:`sst_hw.dense` formats).
+#: Weight kinds of :func:`dense_engine` (the :mod:`sst_hw.format.dense` formats).
 DENSE_KINDS = KINDS
 
 
@@ -112,7 +118,7 @@ class DenseIntEngine(_DenseEngine):
     Same interface and behaviour as :class:`~.engine.SSTEngine` (see there
     for the stream protocol, flow control and ``out_depth``), except that
     each code word holds N two's-complement weights of ``weight_width`` bits,
-    weight ``j`` at bits ``[j*b, (j+1)*b)`` (:class:`sst_hw.dense.WeightFormat`
+    weight ``j`` at bits ``[j*b, (j+1)*b)`` (:class:`sst_hw.format.dense.WeightFormat`
     ``"int8"``); the zero code is 0.
 
     Pipeline (no stall inside; every stage carries a valid bit)::
@@ -164,7 +170,7 @@ class DenseIntEngine(_DenseEngine):
         As for :class:`~.engine.SSTEngine`.
     max_row_len : int
         Longest row, in weights, that the accumulators hold without
-        overflow: W = width of :func:`sst_hw.arith.dense_acc_range`
+        overflow: W = width of :func:`sst_hw.format.arith.dense_acc_range`
         (``max_row_len`` x the weight x activation product range).
 
     Members
@@ -234,7 +240,7 @@ class DenseTernaryEngine(_DenseEngine):
     each code word holds N weights of 2 bits, weight ``j`` at bits ``[2j,
     2j+2)``: bit 0 = non-zero, bit 1 = sign (``00`` 0, ``01`` +1, ``11``
     -1; ``10`` reads as 0 and is never produced, see
-    :class:`sst_hw.dense.WeightFormat` ``"ternary2"``). Each weight gates
+    :class:`sst_hw.format.dense.WeightFormat` ``"ternary2"``). Each weight gates
     and optionally inverts its own activation, the negation's ``+1`` riding
     in the adder tree's carry-ins as in :class:`~.lane.SignSelectLane`; there
     is no selection multiplexer since nothing is sparse.
@@ -254,7 +260,7 @@ class DenseTernaryEngine(_DenseEngine):
         Weights per code word, 1..64.
     pe, simd, act_width, act_signed, max_row_len, tree_stage_levels, out_depth, fanout
         As for :class:`~.engine.SSTEngine` (W from
-        :func:`sst_hw.arith.dense_acc_range` with weights in -1..1, which is
+        :func:`sst_hw.format.arith.dense_acc_range` with weights in -1..1, which is
         SST's rule with K = N).
 
     Members

@@ -5,16 +5,22 @@ from __future__ import annotations
 from amaranth.hdl import Cat, Module, Shape, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 
-from ..arith import acc_range, signed_width
-from ..codebook import ASSIGNMENTS, VARIANTS, Codebook
-from ._util import check_bool, check_choice, checked_init
-from .accumulator import AccumulatorBank, acc_layout
-from .adder_tree import tree_latency
-from .decoder import CodeDecoder, check_rom, slot_plan
-from .lane import SignSelectLane, term_range
-from .row_pipeline import (DEFAULT_FANOUT, check_common_params, delay_flags, engine_members,
-                           pe_groups, broadcast_registers, row_flow_control,
-                           trees_into_accumulators)
+from sst_hw.format.arith import acc_range, signed_width
+from sst_hw.format.codebook import ASSIGNMENTS, VARIANTS, Codebook
+from sst_hw.rtl._util import check_bool, check_choice, checked_init
+from sst_hw.rtl.accumulator import AccumulatorBank, acc_layout
+from sst_hw.rtl.adder_tree import tree_latency
+from sst_hw.rtl.decoder import CodeDecoder, check_rom, slot_plan
+from sst_hw.rtl.lane import SignSelectLane, term_range
+from sst_hw.rtl.row_pipeline import (
+    DEFAULT_FANOUT,
+    check_common_params,
+    delay_flags,
+    engine_members,
+    pe_groups,
+    broadcast_registers,
+    row_flow_control,
+    trees_into_accumulators)
 
 __all__ = ["SSTEngine", "input_layout", "DEFAULT_MAX_ROW_LEN", "MAX_ACC_WIDTH"]
 
@@ -91,7 +97,7 @@ class SSTEngine(wiring.Component):
         Whether activations are two's complement.
     max_row_len : int
         Longest row, in weights, that the accumulators hold without overflow:
-        W = :func:`sst_hw.arith.acc_width` (max_row_len, N, K, A, signed).
+        W = :func:`sst_hw.format.arith.acc_width` (max_row_len, N, K, A, signed).
     rom : str
         ``"auto"``, ``"logic"`` or ``"block"``: where the ``enum`` decode ROM
         goes. Must be ``"auto"`` for ``direct``.

@@ -6,9 +6,9 @@ from amaranth.hdl import Cat, Module, Shape, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..arith import act_range
-from ._util import check_bool, check_int, mux_tree, range_width, checked_init
-from .decoder import SlotPlan, slot_layout
+from sst_hw.format.arith import act_range
+from sst_hw.rtl._util import check_bool, check_int, mux_tree, range_width, checked_init
+from sst_hw.rtl.decoder import SlotPlan, slot_layout
 
 __all__ = ["SignSelectLane", "term_range"]
 

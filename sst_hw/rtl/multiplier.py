@@ -13,8 +13,8 @@ from amaranth.hdl import Cat, Module, Mux, Shape, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from ..arith import product_range
-from ._util import check_int, checked_init, clog2, range_width
+from sst_hw.format.arith import product_range
+from sst_hw.rtl._util import check_int, checked_init, clog2, range_width
 
 __all__ = ["LUTMultiplier", "product_shape", "shape_range"]
 

@@ -13,12 +13,12 @@ from amaranth.hdl import Signal
 from amaranth.lib import stream
 from amaranth.lib.wiring import In, Out
 
-from .. import limits
-from ..arith import act_range
-from ..limits import check_size
-from ._util import check_bool, check_int
-from .accumulator import AccumulatorBank
-from .adder_tree import AdderTree
+from sst_hw.format import limits
+from sst_hw.format.arith import act_range
+from sst_hw.format.limits import check_size
+from sst_hw.rtl._util import check_bool, check_int
+from sst_hw.rtl.accumulator import AccumulatorBank
+from sst_hw.rtl.adder_tree import AdderTree
 
 __all__ = ["check_common_params", "engine_members", "row_flow_control", "delay_flags",
            "pe_groups", "broadcast_registers", "trees_into_accumulators", "DEFAULT_FANOUT"]

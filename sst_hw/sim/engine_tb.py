@@ -29,9 +29,9 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, RisingEdge, with_timeout
 
-from .runner import load_config
-from .sidecar import Sidecar
-from .stream import CycleCounter, stream_drivers
+from sst_hw.sim.runner import load_config
+from sst_hw.sim.sidecar import Sidecar
+from sst_hw.sim.stream import CycleCounter, stream_drivers
 
 CLOCK_NS = 10
 

@@ -1,4 +1,4 @@
-"""The cocotb testbench of :class:`~sst_hw.rtl.network.SSTNetwork` on its emitted
+"""The cocotb testbench of :class:`~sst_hw.core.network.SSTNetwork` on its emitted
 Verilog (Verilator by default, ``SIM=icarus`` for Icarus), and
 :func:`run_network`, which builds a core, computes the golden outputs and runs
 the testbench (used by the tests and by ``make demo``). The testbench knows
@@ -158,7 +158,7 @@ def run_network(network, x, build_dir, *, stall_inferences=8, name="sst_network"
     """Emit ``network`` as a core (``core_kw`` for :class:`SSTNetwork`), build it,
     and run both cocotb scenarios on inputs ``x`` (batch, features). Returns
     the core."""
-    from sst_hw.rtl.network import SSTNetwork, write_network
+    from sst_hw.core.network import SSTNetwork, write_network
 
     if core is None:
         core = SSTNetwork(network, **core_kw)

@@ -44,9 +44,9 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, RisingEdge, SimTimeoutError, with_timeout
 
-from .runner import load_config
-from .sidecar import Sidecar
-from .stream import CycleCounter, StreamSink, StreamSource
+from sst_hw.sim.runner import load_config
+from sst_hw.sim.sidecar import Sidecar
+from sst_hw.sim.stream import CycleCounter, StreamSink, StreamSource
 
 CLOCK_NS = 10
 #: Reset cycles before the first beat.

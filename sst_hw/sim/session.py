@@ -4,9 +4,9 @@ The host side of ``sst-hw sim`` (the cocotb side is :mod:`sst_hw.sim.replay_tb`)
 
 * :func:`network_stimulus` / :func:`engine_stimulus` turn inputs into packed
   stream payloads (through the sidecar's field offsets) and compute the
-  expected outputs with the golden model (:meth:`sst_hw.golden.Network.forward`
-  for a network core, :meth:`sst_hw.golden.Layer.accumulate` or
-  :func:`sst_hw.golden.dense_accumulate_codes` for an engine's rows);
+  expected outputs with the golden model (:meth:`sst_hw.format.golden.Network.forward`
+  for a network core, :meth:`sst_hw.format.golden.Layer.accumulate` or
+  :func:`sst_hw.format.golden.dense_accumulate_codes` for an engine's rows);
 * :func:`simulate` builds the simulation model (cached, see
   :mod:`sst_hw.sim.runner`) and replays the payloads, back to back with
   ``o.ready`` high;
@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .sidecar import Sidecar
+from sst_hw.sim.sidecar import Sidecar
 
 __all__ = ["TB_MODULE", "Stimulus", "Mismatch", "SimOutcome", "network_stimulus",
            "engine_stimulus", "wave_format", "build", "simulate", "check_network", "check_engine",
@@ -153,12 +153,12 @@ def _engine_golden(side: Sidecar):
     """(kind-specific helper): a function ``(codes (PE, S), x (row_len,)) -> acc (PE,)``
     from the golden model, and a function ``(rng, width, count) -> codes`` that draws
     ``count`` random code words of ``width`` non-padding weights."""
-    from ..golden import Layer, dense_accumulate_codes
+    from sst_hw.format.golden import Layer, dense_accumulate_codes
 
     w = side.weights
     n = side.n
     if side.kind == "sst":
-        from ..codebook import Codebook
+        from sst_hw.format.codebook import Codebook
         cb = Codebook(n, int(w.get("k", side.data["codebook"]["k"])),
                       w.get("variant", side.data["codebook"]["variant"]),
                       w.get("assignment", side.data["codebook"]["assignment"]))
@@ -180,7 +180,7 @@ def _engine_golden(side: Sidecar):
 
         return golden, draw
 
-    from ..dense import WeightFormat
+    from sst_hw.format.dense import WeightFormat
     fmt = WeightFormat(side.kind, n, side.bits_per_weight if side.kind == "int8" else None)
     b = fmt.bits_per_weight
 
@@ -266,7 +266,7 @@ def build(side: Sidecar, sources, build_dir, *, sim: str | None = None, waves: s
     """The simulation model of ``sources`` (top module from the sidecar) in
     ``build_dir``; ``waves`` (``"fst"`` or ``"vcd"``, see :func:`wave_format`)
     builds it with tracing."""
-    from .runner import build_verilog, simulator
+    from sst_hw.sim.runner import build_verilog, simulator
     sim = simulator(sim)
     args = ["--trace-fst"] if waves == "fst" and sim == "verilator" else []
     return build_verilog(sources, side.module, build_dir, sim=sim, build_args=args,
@@ -277,7 +277,7 @@ def simulate(sim_build, side: Sidecar, stim: Stimulus, test_dir, *, wave=None) -
     """Replay ``stim`` on ``sim_build`` in ``test_dir``; the testbench's record
     (see :mod:`sst_hw.sim.replay_tb`) with ``seconds`` of wall time added.
     ``wave``: trace file to write (the build must have ``waves``)."""
-    from .runner import run_tests
+    from sst_hw.sim.runner import run_tests
 
     test_dir = Path(test_dir).resolve()
     test_dir.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,7 @@
 """Read a generated core's JSON sidecar and pack/unpack its stream payloads.
 
 Pure Python and NumPy: no Amaranth, no cocotb. A testbench that knows only
-the sidecar (see :mod:`sst_hw.rtl.emit` for the schema) drives the Verilog
+the sidecar (see :mod:`sst_hw.emit.engine` for the schema) drives the Verilog
 with :class:`PayloadCodec` and computes expected values from the weights
 that :meth:`Sidecar.decode` reads out of each code word.
 """

@@ -12,12 +12,31 @@ Example::
     print(rep.lut4, rep.fmax_mhz, rep.fits, rep.meets_timing)
 """
 
-from .devices import DEVICES, Device, get_device
-from .flow import SynthesisError, VerilogDesign, discover_ports, synthesize, tool_command, tool_versions
-from .harness import HarnessPort, OOCHarness, VerilogHarness, ports_from_sidecar, verilog_wrapper
-from .report import (ClockTiming, CriticalPath, Resource, SynthReport, build_report, fits,
-                     meets_timing, parse_nextpnr_log_utilization, parse_nextpnr_report,
-                     parse_yosys_stat)
+from sst_hw.synth.devices import DEVICES, Device, get_device
+from sst_hw.synth.flow import (
+    SynthesisError,
+    VerilogDesign,
+    discover_ports,
+    synthesize,
+    tool_command,
+    tool_versions)
+from sst_hw.synth.harness import (
+    HarnessPort,
+    OOCHarness,
+    VerilogHarness,
+    ports_from_sidecar,
+    verilog_wrapper)
+from sst_hw.synth.report import (
+    ClockTiming,
+    CriticalPath,
+    Resource,
+    SynthReport,
+    build_report,
+    fits,
+    meets_timing,
+    parse_nextpnr_log_utilization,
+    parse_nextpnr_report,
+    parse_yosys_stat)
 
 __all__ = [
     "DEVICES", "Device", "get_device",

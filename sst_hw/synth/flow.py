@@ -41,9 +41,9 @@ from pathlib import Path
 from amaranth.hdl import Elaboratable
 from amaranth.lib import wiring
 
-from .devices import Device, get_device
-from .harness import OOCHarness, VerilogHarness, normalize_ports, ports_from_sidecar
-from .report import SynthReport, build_report, parse_nextpnr_log_utilization
+from sst_hw.synth.devices import Device, get_device
+from sst_hw.synth.harness import OOCHarness, VerilogHarness, normalize_ports, ports_from_sidecar
+from sst_hw.synth.report import SynthReport, build_report, parse_nextpnr_log_utilization
 
 __all__ = ["SynthesisError", "VerilogDesign", "synthesize", "tool_command", "tool_versions",
            "discover_ports", "TOOLS"]

@@ -29,7 +29,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .devices import Device, get_device
+from sst_hw.synth.devices import Device, get_device
 
 __all__ = ["Resource", "ClockTiming", "CriticalPath", "SynthReport",
            "parse_yosys_stat", "parse_nextpnr_report", "parse_nextpnr_log_utilization",

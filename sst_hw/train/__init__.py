@@ -10,7 +10,7 @@
     the SST structure, ternary fine-tuning with a straight-through estimator.
 :mod:`.export`
     calibration of activation scales and the integer export into a
-    :class:`sst_hw.golden.Network`.
+    :class:`sst_hw.format.golden.Network`.
 
 Nothing here imports Amaranth; the hardware side never imports this package.
 """

@@ -46,10 +46,10 @@ import math
 
 import numpy as np
 
-from .. import arith
-from ..codebook import Codebook
-from ..golden import Layer, Network
-from .mlp import MLP, accuracy, to_float
+from sst_hw.format import arith
+from sst_hw.format.codebook import Codebook
+from sst_hw.format.golden import Layer, Network
+from sst_hw.train.mlp import MLP, accuracy, to_float
 
 __all__ = ["export_network", "train_and_export", "encode_ternary", "choose_scale",
            "hidden_float_activations", "evaluate", "INPUT_SCALE"]
@@ -104,7 +104,7 @@ def _float_out(scale, s_in, acc, h):
 
 def export_network(model: MLP, x_calib, *, act_width: int = 8, meta: dict | None = None,
                    calib_samples: int = 10000, seed: int = 0):
-    """Export ``model`` (in its SST form) to an integer :class:`~sst_hw.golden.Network`.
+    """Export ``model`` (in its SST form) to an integer :class:`~sst_hw.format.golden.Network`.
 
     Parameters
     ----------
@@ -255,12 +255,12 @@ def train_and_export(dataset, sizes, codebook: Codebook, *, schedule=None, seed:
                      calib_samples: int = 10000, model: MLP | None = None) -> dict:
     """Train on ``dataset``, export to the integer contract, evaluate everything.
 
-    Returns a dict: ``network`` (the golden :class:`~sst_hw.golden.Network`,
+    Returns a dict: ``network`` (the golden :class:`~sst_hw.format.golden.Network`,
     its ``meta`` filled in), ``train`` (the :class:`~sst_hw.train.mlp.TrainResult`),
     ``export`` (the export info), ``accuracy`` (test-set fractions:
     ``float`` the dense float network, ``prune`` after pruning, ``sst`` the SST
     network in float arithmetic, ``integer`` the golden model, ``agreement``
-    between the last two), ``compression`` (:func:`sst_hw.compression.compression`)
+    between the last two), ``compression`` (:func:`sst_hw.format.compression.compression`)
     and ``seconds`` (training, export and evaluation).
 
     ``model`` continues an existing :class:`~sst_hw.train.mlp.MLP` (see
@@ -269,8 +269,8 @@ def train_and_export(dataset, sizes, codebook: Codebook, *, schedule=None, seed:
     """
     import time
 
-    from ..compression import compression
-    from .mlp import train
+    from sst_hw.format.compression import compression
+    from sst_hw.train.mlp import train
 
     t0 = time.monotonic()
     result = train(dataset, sizes, codebook, schedule=schedule, seed=seed,

@@ -17,7 +17,7 @@ Training runs in three phases (Boo & Sung 2017, section III):
 ``sst``
     ternary fine-tuning with a straight-through estimator: the forward pass
     uses ``alpha_r * t_r`` from the exact SST projection
-    (:func:`sst_hw.encode.project`), the backward pass updates the latent float
+    (:func:`sst_hw.format.encode.project`), the backward pass updates the latent float
     weights as if the projection were the identity.
 
 In every phase the latent weights first go through *weight-distribution
@@ -62,8 +62,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..codebook import Codebook
-from ..encode import project
+from sst_hw.format.codebook import Codebook
+from sst_hw.format.encode import project
 
 __all__ = ["MLP", "Schedule", "Adam", "Progress", "BlasThreads", "TrainResult", "train", "PHASES",
            "structured_mask", "sst_weights", "sst_dense", "keep_schedule", "accuracy"]
@@ -183,7 +183,7 @@ def sst_dense(w: np.ndarray, codebook: Codebook, per_row: bool = True):
     generic slot encoder: candidates (the top K magnitudes of each subvector,
     or the top one of each segment) come from running maxima
     (:func:`_running_top`), the best prefix of each row's sorted candidates
-    is chosen as in :func:`sst_hw.encode.project_slots` (same float64 sums,
+    is chosen as in :func:`sst_hw.format.encode.project_slots` (same float64 sums,
     same tie rule), and the kept weights are found by comparing magnitudes with
     the row threshold, all on float32. Rows where a subvector has ties at the
     candidate boundary (more equal magnitudes than slots) are handed to the
@@ -421,7 +421,7 @@ class MLP:
         normalized weights are the latent ones up to a positive scale per row
         (hidden) or per layer (last), which batch norm and the temperature
         absorb: a float network imported from elsewhere
-        (:mod:`sst_hw.onnx_import`) is then represented exactly.
+        (:mod:`sst_hw.train.onnx_import`) is then represented exactly.
 
     Attributes
     ----------
@@ -817,7 +817,7 @@ def train(dataset, sizes, codebook: Codebook, *, schedule: Schedule | None = Non
 
     ``model`` continues training an existing :class:`MLP` (trained in place)
     instead of a fresh one: float pre-trained weights reused for several
-    codebooks, or an imported network (:mod:`sst_hw.onnx_import`) to fine-tune
+    codebooks, or an imported network (:mod:`sst_hw.train.onnx_import`) to fine-tune
     with ``epochs_float = 0``. Its sizes and ``shift_only`` must match; it is
     switched to ``codebook``; its batches are drawn from another stream of
     ``seed`` than a fresh model's. A phase of 0 epochs is still evaluated.

@@ -741,7 +741,7 @@ def to_mlp(net: FloatMLP, codebook, *, input_map: InputMap | None = None):
     normalization ignores but which sets Adam's relative step in fine-tuning.
     Returns ``(mlp, folded)`` with ``folded`` the (W, b) per layer in raw / 255
     input units."""
-    from .train import mlp as mlp_mod
+    from sst_hw.train import mlp as mlp_mod
 
     input_map = input_map or InputMap()
     folded = _folded_layers(net, input_map)
@@ -763,7 +763,7 @@ def fit_batchnorm(model, folded, x_raw, batch: int = 8192):
     computes exactly ``W x + b`` of ``folded``: its statistics measured on the
     raw inputs ``x_raw``, ``gamma`` and ``beta`` solved from them; and the
     last layer's temperature so that its training logits are ``W x``."""
-    from .train.mlp import _BN_EPS, to_float
+    from sst_hw.train.mlp import _BN_EPS, to_float
 
     x = np.asarray(x_raw)
     acts = [to_float(x[i:i + batch]).astype(np.float64) for i in range(0, len(x), batch)]
@@ -854,9 +854,9 @@ def import_and_export(net: FloatMLP, dataset, codebook, *, finetune: bool = Fals
     import dataclasses
     import time
 
-    from .compression import compression
-    from .train.export import evaluate, export_network
-    from .train.mlp import Progress, Schedule, accuracy, train
+    from sst_hw.format.compression import compression
+    from sst_hw.train.export import evaluate, export_network
+    from sst_hw.train.mlp import Progress, Schedule, accuracy, train
 
     t0 = time.monotonic()
     progress = progress or Progress(False)

@@ -17,7 +17,7 @@ def load_input_batch(path: Path):
     """
     import numpy as np
 
-    from ..cli import UserError
+    from sst_hw.cli import UserError
 
     if not path.is_file():
         raise UserError(f"no such input file: {path}")

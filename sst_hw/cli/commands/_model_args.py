@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..codebook import ASSIGNMENTS, VARIANTS, Codebook
-from ._outputs import check_output_file
+from sst_hw.format.codebook import ASSIGNMENTS, VARIANTS, Codebook
+from sst_hw.cli.commands._outputs import check_output_file
 
 
 def add_codebook_args(p):

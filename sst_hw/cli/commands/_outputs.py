@@ -26,7 +26,7 @@ def _probe(folder: Path, label: str) -> None:
     """Raise ``UserError`` (message starting with ``label``) unless files can be
     created in ``folder`` or, where it does not exist yet, in its nearest
     existing ancestor."""
-    from ..cli import UserError
+    from sst_hw.cli import UserError
 
     base = _nearest_existing(folder.absolute())
     if not base.is_dir():
@@ -67,7 +67,7 @@ def check_output_file(path, what: str = "output") -> Path:
     ``path`` must not be a folder, and its folder must be creatable and
     writable. Returns ``path`` as a :class:`~pathlib.Path`.
     """
-    from ..cli import UserError
+    from sst_hw.cli import UserError
 
     path = Path(path)
     if path.is_dir():

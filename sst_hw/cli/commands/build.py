@@ -12,8 +12,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .. import limits
-from ._outputs import check_writable_dir
+from sst_hw.format import limits
+from sst_hw.cli.commands._outputs import check_writable_dir
 
 HELP_EPILOG = """\
 Boards: icebreaker (iCE40 UP5K, 12 MHz), ulx3s-12f/25f/45f/85f (ECP5, 25 MHz),
@@ -28,8 +28,8 @@ DEFAULT_BAUD = 115200
 
 
 def register(sub):
-    from ..boards import BOARDS
-    from ..rtl.protocol import DEFAULT_TIMEOUT_BITS
+    from sst_hw.boards import BOARDS
+    from sst_hw.link.frames import DEFAULT_TIMEOUT_BITS
 
     p = sub.add_parser("build", help="build a board bitstream for a model (UART front end)",
                        epilog=HELP_EPILOG)
@@ -57,7 +57,7 @@ def register(sub):
 def make_core(network, **options):
     """The network core of ``network``: ``SSTNetwork`` with codes in block RAM
     (initialised by the bitstream) and ``options`` (``pe``, ``simd``...)."""
-    from ..rtl.network import SSTNetwork
+    from sst_hw.core.network import SSTNetwork
     return SSTNetwork(network, memory="bram", **options)
 
 
@@ -66,9 +66,9 @@ def make_board_top(network, board, *, baud: int = DEFAULT_BAUD, timeout_bits: in
     """The :class:`~sst_hw.boards.BoardTop` of ``network`` on ``board`` (a name or a
     :class:`~sst_hw.boards.Board`); ``core`` defaults to :func:`make_core` with
     ``core_options``."""
-    from ..boards import BoardTop, InferenceTop, core_info, get_board
-    from ..rtl.protocol import DEFAULT_TIMEOUT_BITS
-    from ..rtl.uart import uart_divisor
+    from sst_hw.boards import BoardTop, InferenceTop, core_info, get_board
+    from sst_hw.link.frames import DEFAULT_TIMEOUT_BITS
+    from sst_hw.link.uart import uart_divisor
 
     board = get_board(board)
     divisor = uart_divisor(board.clk_hz, baud)
@@ -81,12 +81,12 @@ def make_board_top(network, board, *, baud: int = DEFAULT_BAUD, timeout_bits: in
 def run(args):
     import json
 
-    from .. import modelfile
-    from ..boards import get_board
-    from ..boards.flow import BoardBuildError, build_bitstream
-    from ..cli import UserError
-    from ..synth.flow import SynthesisError
-    from .infer import check_link_args
+    from sst_hw.format import modelfile
+    from sst_hw.boards import get_board
+    from sst_hw.boards.flow import BoardBuildError, build_bitstream
+    from sst_hw.cli import UserError
+    from sst_hw.synth.flow import SynthesisError
+    from sst_hw.cli.commands.infer import check_link_args
 
     if not args.model.is_file():
         raise UserError(f"no such model file: {args.model}")

@@ -2,7 +2,7 @@
 
 import json
 
-from ..codebook import ASSIGNMENTS, VARIANTS, Codebook
+from sst_hw.format.codebook import ASSIGNMENTS, VARIANTS, Codebook
 
 
 def register(sub):

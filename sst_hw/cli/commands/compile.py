@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from .. import limits
-from ._outputs import check_output_file
+from sst_hw.format import limits
+from sst_hw.cli.commands._outputs import check_output_file
 
 HELP_EPILOG = """\
 Writes OUTPUT (Verilog of the whole network core: code memory, activation
@@ -19,10 +19,10 @@ written.
 
 
 def register(sub):
-    from ..netgen import MEMORIES, REQUANT_MODES
-    from ..rtl.decoder import ROM_STYLES
-    from ..rtl.network import DEFAULT_MODULE_NAME
-    from ..synth.devices import DEVICES
+    from sst_hw.plan.network import MEMORIES, REQUANT_MODES
+    from sst_hw.rtl.decoder import ROM_STYLES
+    from sst_hw.core.network import DEFAULT_MODULE_NAME
+    from sst_hw.synth.devices import DEVICES
 
     p = sub.add_parser("compile", help="write a model's network core (Verilog + JSON sidecar)",
                        epilog=HELP_EPILOG)
@@ -57,11 +57,11 @@ def _kbit(bits: int) -> str:
 def run(args):
     import json
 
-    from .. import modelfile
-    from ..cli import UserError
-    from ..netgen import CapacityError
-    from ..rtl.network import SSTNetwork, network_plan, write_network
-    from ..synth.devices import get_device
+    from sst_hw.format import modelfile
+    from sst_hw.cli import UserError
+    from sst_hw.plan.network import CapacityError
+    from sst_hw.core.network import SSTNetwork, network_plan, write_network
+    from sst_hw.synth.devices import get_device
 
     if args.output.suffix == ".json":
         raise UserError(f"output {str(args.output)!r} is the sidecar's name; "

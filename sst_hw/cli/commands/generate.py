@@ -8,9 +8,9 @@ for side-by-side comparisons.
 import argparse
 from pathlib import Path
 
-from .. import limits
-from ..codebook import ASSIGNMENTS, VARIANTS
-from ._outputs import check_output_file
+from sst_hw.format import limits
+from sst_hw.format.codebook import ASSIGNMENTS, VARIANTS
+from sst_hw.cli.commands._outputs import check_output_file
 
 HELP_EPILOG = """\
 Writes OUTPUT (Verilog) and, beside it, the sidecar (OUTPUT with suffix
@@ -30,10 +30,10 @@ INT8_ONLY = {"weight_width": "--weight-width", "dsp_mults": "--dsp-mults"}
 
 
 def register(sub):
-    from ..rtl.decoder import ROM_STYLES
-    from ..rtl.emit import DEFAULT_MODULE_NAME, DENSE_MODULE_NAMES
-    from ..rtl.engine import DEFAULT_MAX_ROW_LEN
-    from ..rtl.row_pipeline import DEFAULT_FANOUT
+    from sst_hw.rtl.decoder import ROM_STYLES
+    from sst_hw.emit.engine import DEFAULT_MODULE_NAME, DENSE_MODULE_NAMES
+    from sst_hw.rtl.engine import DEFAULT_MAX_ROW_LEN
+    from sst_hw.rtl.row_pipeline import DEFAULT_FANOUT
 
     p = sub.add_parser("generate", help="write an engine's Verilog and JSON sidecar",
                        epilog=HELP_EPILOG)
@@ -85,7 +85,7 @@ def register(sub):
 
 
 def _refuse(args, options: dict, what: str):
-    from ..cli import UserError
+    from sst_hw.cli import UserError
     given = [flag for dest, flag in options.items() if getattr(args, dest) is not None]
     if given:
         raise UserError(f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} to "
@@ -94,13 +94,13 @@ def _refuse(args, options: dict, what: str):
 
 def build_engine(args):
     """The engine the parsed ``args`` describe (refusing options of another kind)."""
-    from ..cli import UserError
+    from sst_hw.cli import UserError
     common = dict(pe=args.pe, simd=args.simd, act_width=args.act_width,
                   act_signed=args.act_signed, max_row_len=args.max_row_len,
                   tree_stage_levels=args.tree_stage_levels, out_depth=args.out_depth,
                   fanout=args.fanout)
     if args.weights == "sst":
-        from ..rtl.engine import SSTEngine
+        from sst_hw.rtl.engine import SSTEngine
         _refuse(args, INT8_ONLY, "--weights int8")
         if args.k is None:
             raise UserError("--k is required with --weights sst")
@@ -109,7 +109,7 @@ def build_engine(args):
                          decode_reg=True if args.decode_reg is None else args.decode_reg,
                          select_reg=True if args.select_reg is None else args.select_reg,
                          **common)
-    from ..rtl.dense_engine import DenseIntEngine, DenseTernaryEngine
+    from sst_hw.rtl.dense_engine import DenseIntEngine, DenseTernaryEngine
     _refuse(args, SST_ONLY, "--weights sst")
     if args.weights == "int8":
         return DenseIntEngine(args.n, weight_width=8 if args.weight_width is None
@@ -119,8 +119,8 @@ def build_engine(args):
 
 
 def run(args):
-    from ..cli import UserError
-    from ..rtl.emit import check_module_name, write_engine
+    from sst_hw.cli import UserError
+    from sst_hw.emit.engine import check_module_name, write_engine
 
     if args.output.suffix == ".json":
         raise UserError(f"output {str(args.output)!r} is the sidecar's name; "

@@ -3,7 +3,7 @@
 The ONNX graph may use Gemm/MatMul, Add, Relu, BatchNormalization, Flatten or
 Reshape at the input (also torch's fixed batch-1 ``Reshape`` to ``[1, F]``),
 Identity, Cast to float, and a final Softmax/LogSoftmax
-(:mod:`sst_hw.onnx_import`). A label branch on the scores (skl2onnx's
+(:mod:`sst_hw.train.onnx_import`). A label branch on the scores (skl2onnx's
 ArgMax, ArrayFeatureExtractor, ZipMap, ...) is dropped with a note; weights in
 an external data file next to the model are found from any working directory.
 Anything else is refused with the operator's and the node's name.
@@ -28,8 +28,12 @@ import json
 import sys
 from pathlib import Path
 
-from ._model_args import add_codebook_args, add_common_args, check_common, codebook_of
-from ._outputs import check_output_file
+from sst_hw.cli.commands._model_args import (
+    add_codebook_args,
+    add_common_args,
+    check_common,
+    codebook_of)
+from sst_hw.cli.commands._outputs import check_output_file
 
 
 def _floats(text: str, what: str, count: int) -> list[float]:
@@ -83,8 +87,8 @@ def register(sub):
 def _check_dataset_spec(spec: str, option: str) -> None:
     """Refuse a data set that is neither a built-in name nor an existing folder (before
     anything is loaded)."""
-    from ..cli import UserError
-    from ..train.datasets import DATASETS
+    from sst_hw.cli import UserError
+    from sst_hw.train.datasets import DATASETS
 
     if spec in DATASETS:
         return
@@ -102,7 +106,7 @@ def describe_test_split(data) -> str:
     trained the ONNX model on some of them."""
     n_test, n_train = len(data.y_test), len(data.y_train)
     if data.name == "digits":
-        from ..train import datasets
+        from sst_hw.train import datasets
 
         return (f"digits test split: {n_test} of {n_test + n_train} images, "
                 f"{100 * datasets._DIGITS_TEST_FRACTION:g} % of each class drawn with "
@@ -118,11 +122,15 @@ def describe_test_split(data) -> str:
 
 
 def run(args):
-    from .. import modelfile
-    from ..compression import format_compression
-    from ..onnx_import import InputMap, default_calibration_dataset, import_and_export, load_onnx
-    from ..train.datasets import load_dataset
-    from ..train.mlp import Progress, Schedule
+    from sst_hw.format import modelfile
+    from sst_hw.format.compression import format_compression
+    from sst_hw.train.onnx_import import (
+        InputMap,
+        default_calibration_dataset,
+        import_and_export,
+        load_onnx)
+    from sst_hw.train.datasets import load_dataset
+    from sst_hw.train.mlp import Progress, Schedule
 
     # -- every check that needs no long work, first ---------------------------------------
     cb = codebook_of(args)

@@ -14,7 +14,7 @@ import json
 import sys
 from pathlib import Path
 
-from ._inputs import load_input_batch
+from sst_hw.cli.commands._inputs import load_input_batch
 
 HELP_EPILOG = """\
 Ports: /dev/ttyUSB1 (iCEBreaker, HX8K breakout: the FTDI's second channel),
@@ -24,7 +24,7 @@ a simulated device built from --model.
 
 
 def register(sub):
-    from .build import DEFAULT_BAUD
+    from sst_hw.cli.commands.build import DEFAULT_BAUD
 
     p = sub.add_parser("infer", help="run inference on a board over its UART",
                        epilog=HELP_EPILOG)
@@ -54,7 +54,7 @@ TIMEOUT_RANGE = (0.001, 3600.0)
 def check_link_args(baud, timeout=None) -> None:
     """Refuse a UART rate or reply timeout outside :data:`BAUD_RANGE` /
     :data:`TIMEOUT_RANGE` (``UserError`` naming the value and the range)."""
-    from ..cli import UserError
+    from sst_hw.cli import UserError
 
     lo, hi = BAUD_RANGE
     if not lo <= baud <= hi:
@@ -68,8 +68,8 @@ def check_link_args(baud, timeout=None) -> None:
 def open_transport(port: str, baud: int, network=None):
     """A transport for ``port``: ``model`` is the simulated device of ``network``,
     anything else a pyserial port or URL."""
-    from ..cli import UserError
-    from ..host import ModelTransport, SerialTransport
+    from sst_hw.cli import UserError
+    from sst_hw.host.client import ModelTransport, SerialTransport
 
     if port == "model":
         if network is None:
@@ -84,9 +84,9 @@ def open_transport(port: str, baud: int, network=None):
 
 
 def run(args):
-    from .. import modelfile
-    from ..cli import UserError
-    from ..host import Client, ModelMismatch, ProtocolError
+    from sst_hw.format import modelfile
+    from sst_hw.cli import UserError
+    from sst_hw.host.client import Client, ModelMismatch, ProtocolError
 
     check_link_args(args.baud, args.timeout)
     if args.model is not None and not args.model.is_file():

@@ -26,8 +26,8 @@ import sys
 import time
 from pathlib import Path
 
-from .. import limits
-from ._outputs import check_writable_dir
+from sst_hw.format import limits
+from sst_hw.cli.commands._outputs import check_writable_dir
 
 #: Inclusive bounds of --count and --rows.
 COUNT_RANGE = (1, 100_000)
@@ -86,8 +86,8 @@ Examples:
 
 
 def register(sub):
-    from ..netgen import MEMORIES, REQUANT_MODES
-    from ..sim.runner import SIMULATORS
+    from sst_hw.plan.network import MEMORIES, REQUANT_MODES
+    from sst_hw.sim.runner import SIMULATORS
 
     p = sub.add_parser("sim", help="simulate Verilog (cocotb) and compare it with the golden model",
                        description="Run the cocotb testbench on a core's Verilog and compare\n"
@@ -140,7 +140,7 @@ def register(sub):
 # -- checks of the input, before any work -------------------------------------------------------
 
 def _check_range(flag: str, value, bounds) -> None:
-    from ..cli import UserError
+    from sst_hw.cli import UserError
     lo, hi = bounds
     if value is not None and not lo <= value <= hi:
         raise UserError(f"{flag} must be in {lo}..{hi}, not {value}")
@@ -151,7 +151,7 @@ def _given(args, *flags) -> list:
 
 
 def _refuse(args, flags, why: str) -> None:
-    from ..cli import UserError
+    from sst_hw.cli import UserError
     given = _given(args, *flags)
     if given:
         raise UserError(f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} "
@@ -159,8 +159,8 @@ def _refuse(args, flags, why: str) -> None:
 
 
 def _load_model(path: Path, what: str):
-    from .. import modelfile
-    from ..cli import UserError
+    from sst_hw.format import modelfile
+    from sst_hw.cli import UserError
     if not path.is_file():
         raise UserError(f"no such {what}: {path}")
     try:
@@ -171,8 +171,8 @@ def _load_model(path: Path, what: str):
 
 
 def _load_sidecar(path: Path):
-    from ..cli import UserError
-    from ..sim.sidecar import Sidecar
+    from sst_hw.cli import UserError
+    from sst_hw.sim.sidecar import Sidecar
     try:
         side = Sidecar.load(path)
     except json.JSONDecodeError as e:
@@ -191,7 +191,7 @@ def _load_sidecar(path: Path):
 
 def _resolve_verilog(args):
     """(verilog path, Sidecar, extra sources) of a .v or .json TARGET."""
-    from ..cli import UserError
+    from sst_hw.cli import UserError
     target = args.target
     if target.suffix == ".json":
         if args.sidecar is not None:
@@ -225,8 +225,8 @@ def _resolve_verilog(args):
 
 
 def _load_npy(path: Path, network):
-    from ..cli import UserError
-    from ._inputs import load_input_batch
+    from sst_hw.cli import UserError
+    from sst_hw.cli.commands._inputs import load_input_batch
 
     x = load_input_batch(path)
     features = network.layers[0].in_features
@@ -238,7 +238,7 @@ def _load_npy(path: Path, network):
 
 def _in_range(x, network, what: str):
     """``x`` as int64 after the golden model's own range check (``UserError``)."""
-    from ..cli import UserError
+    from sst_hw.cli import UserError
     try:
         return network.check_input(x)
     except ValueError as e:
@@ -249,7 +249,7 @@ def _network_inputs(args, network):
     """(x int64 (count, features), labels or None, description)."""
     import numpy as np
 
-    from ..cli import UserError
+    from sst_hw.cli import UserError
     if args.input is not None and args.dataset is not None:
         raise UserError("give --input or --dataset, not both")
     features = network.layers[0].in_features
@@ -260,7 +260,7 @@ def _network_inputs(args, network):
             raise UserError(f"--count {count} is more than the {len(x)} inputs of {args.input}")
         return x[:count], None, f"{args.input}, rows 0..{count - 1} of {len(x)}"
     if args.dataset is not None:
-        from ..train.datasets import load_dataset
+        from sst_hw.train.datasets import load_dataset
         data = load_dataset(args.dataset)
         x_all = data.x_test
         if x_all.shape[1] != features:
@@ -283,9 +283,9 @@ def _network_inputs(args, network):
 # -- the command --------------------------------------------------------------------------------
 
 def run(args):
-    from ..cli import UserError
-    from ..sim import session
-    from ..sim.runner import CocotbFailure, simulator
+    from sst_hw.cli import UserError
+    from sst_hw.sim import session
+    from sst_hw.sim.runner import CocotbFailure, simulator
 
     t_start = time.monotonic()
     _check_range("--count", args.count, COUNT_RANGE)
@@ -308,7 +308,7 @@ def run(args):
         _refuse(args, ["--model", "--sidecar"], "only to a .v TARGET, not to a model file")
         _refuse(args, ["--rows"], "only to an engine TARGET; a model's inferences are --count")
         network = _load_model(target, "model file")
-        from ..rtl.network import network_plan
+        from sst_hw.core.network import network_plan
         opts = dict(pe=4 if args.pe is None else args.pe,
                     simd=2 if args.simd is None else args.simd,
                     memory=args.memory or "bram", requant=args.requant or "auto")
@@ -356,13 +356,13 @@ def run(args):
     seconds = {"prepare": time.monotonic() - t_start}
     # -- the long part: compile, build, simulate -------------------------------------------
     if core_plan is not None:
-        from ..rtl.network import SSTNetwork, write_network
+        from sst_hw.core.network import SSTNetwork, write_network
         say(f"compiling {target} into a network core (PE {core_plan.pe}, SIMD "
             f"{core_plan.simd}, {core_plan.memory}) in {build_dir}")
         t0 = time.monotonic()
         paths = write_network(SSTNetwork(network, **opts), build_dir / f"{target.stem}.v")
         seconds["compile"] = time.monotonic() - t0
-        from ..sim.sidecar import Sidecar
+        from sst_hw.sim.sidecar import Sidecar
         vpath = next(p for p in paths if p.suffix == ".v").resolve()
         extra = [p.resolve() for p in paths if p.suffix == ".v" and p.resolve() != vpath]
         side = Sidecar.load(next(p for p in paths if p.suffix == ".json"))
@@ -436,8 +436,8 @@ def _short_failure(e, log) -> str:
 def _plan_of(side, network, model_path):
     """The code memory plan of ``network`` on the core of a network sidecar
     (for the words an SPRAM core loads)."""
-    from ..cli import UserError
-    from ..rtl.network import network_plan
+    from sst_hw.cli import UserError
+    from sst_hw.core.network import network_plan
     p = side.params
     try:
         return network_plan(network, pe=int(p["pe"]), simd=int(p["simd"]), memory="spram")

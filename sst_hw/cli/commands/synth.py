@@ -17,8 +17,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ..synth.devices import DEVICES
-from ._outputs import check_writable_dir
+from sst_hw.synth.devices import DEVICES
+from sst_hw.cli.commands._outputs import check_writable_dir
 
 HELP_EPILOG = """\
 Without --freq the place-and-route aims at 48 MHz (iCE40) or 100 MHz (ECP5)
@@ -54,9 +54,9 @@ def default_freq(device: str) -> float:
 
 
 def run(args):
-    from ..cli import UserError
-    from ..synth.devices import get_device
-    from ..synth.flow import SynthesisError, VerilogDesign, synthesize
+    from sst_hw.cli import UserError
+    from sst_hw.synth.devices import get_device
+    from sst_hw.synth.flow import SynthesisError, VerilogDesign, synthesize
 
     src = Path(args.design)
     if not src.is_file():
@@ -104,8 +104,8 @@ def check_sidecar_fit(sidecar: Path, device) -> None:
     lists them, need more block RAM or SPRAM than ``device`` has."""
     import json
 
-    from ..cli import UserError
-    from ..netgen import block_count
+    from sst_hw.cli import UserError
+    from sst_hw.plan.network import block_count
 
     try:
         res = json.loads(sidecar.read_text()).get("resources")
@@ -132,10 +132,10 @@ def check_sidecar_fit(sidecar: Path, device) -> None:
 def _compile_model(model: Path, device):
     """The network core of a model file, as an Amaranth component, refused
     (``UserError``) before any synthesis when it cannot fit ``device``."""
-    from .. import modelfile
-    from ..cli import UserError
-    from ..netgen import CapacityError
-    from ..rtl.network import SSTNetwork, network_plan
+    from sst_hw.format import modelfile
+    from sst_hw.cli import UserError
+    from sst_hw.plan.network import CapacityError
+    from sst_hw.core.network import SSTNetwork, network_plan
 
     network = modelfile.load(model)
     try:

@@ -10,7 +10,11 @@ from __future__ import annotations
 import json
 import sys
 
-from ._model_args import add_codebook_args, add_common_args, check_common, codebook_of
+from sst_hw.cli.commands._model_args import (
+    add_codebook_args,
+    add_common_args,
+    check_common,
+    codebook_of)
 
 
 def _int_list(text: str, what: str) -> list[int]:
@@ -49,11 +53,11 @@ def register(sub):
 
 
 def run(args):
-    from .. import modelfile
-    from ..compression import format_compression
-    from ..train.datasets import load_dataset
-    from ..train.export import train_and_export
-    from ..train.mlp import Progress, Schedule
+    from sst_hw.format import modelfile
+    from sst_hw.format.compression import format_compression
+    from sst_hw.train.datasets import load_dataset
+    from sst_hw.train.export import train_and_export
+    from sst_hw.train.mlp import Progress, Schedule
 
     cb = codebook_of(args)
     progress = Progress(not args.quiet)
