@@ -43,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from synth_common import BENCH_DIR, fmt, load_average, synth_row, write_json  # noqa: E402
 
-from sst_hw.rtl.engine import SSTEngine
+from sst_hw.plan.engine import SSTParams
 
 #: Issue targets: LUT4 per (8,2) lane on iCE40, fmax of the 8-PE engine.
 LANE_TARGET_LUT4 = 160
@@ -97,7 +97,7 @@ def main(argv=None):
     print(hdr)
     for kind, dev, assign, pe, kw in jobs + lane_jobs:
         rom = args.rom if assign == "enum" else "auto"
-        core = SSTEngine(args.n, args.k, "full", assign, pe=pe, simd=args.simd,
+        core = SSTParams(args.n, args.k, "full", assign, pe=pe, simd=args.simd,
                          act_width=args.act_width, max_row_len=args.max_row_len, rom=rom,
                          **kw)
         tag = f"{dev}-{assign}-{rom}-pe{pe}-d{core.out_depth}"

@@ -50,8 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from synth_common import BENCH_DIR, fmt, load_average, synth_row, write_json  # noqa: E402
 
 from sst_hw.format.dense import WeightFormat
-from sst_hw.rtl.dense_engine import DenseIntEngine, DenseTernaryEngine
-from sst_hw.rtl.engine import SSTEngine
+from sst_hw.plan.engine import DenseIntParams, DenseTernaryParams, SSTParams
 from sst_hw.synth.devices import get_device
 
 N = 8
@@ -79,14 +78,15 @@ TARGET_SPEEDUP, TARGET_CAPACITY = 4.0, 8.0
 
 
 def make_core(kind: str, device, pe: int, simd: int, args):
-    """One engine of ``kind`` with PE x SIMD lanes of 8 weights."""
+    """The parameters of one engine of ``kind`` with PE x SIMD lanes of 8
+    weights (the engine itself is built only if it is synthesized)."""
     common = dict(pe=pe, simd=simd, act_width=args.act_width, max_row_len=args.max_row_len)
     if kind == "sst-8-2":
-        return SSTEngine(8, 2, "full", args.assignment, **common)
+        return SSTParams(8, 2, "full", args.assignment, **common)
     if kind == "ternary":
-        return DenseTernaryEngine(N, **common)
+        return DenseTernaryParams(N, **common)
     if kind == "int8":
-        return DenseIntEngine(N, dsp_mults=min(device.dsp, pe * simd * N), **common)
+        return DenseIntParams(N, dsp_mults=min(device.dsp, pe * simd * N), **common)
     raise ValueError(kind)
 
 

@@ -18,6 +18,7 @@ import json  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+from sst_hw.rtl.engine import engine_class, engine_for
 from sst_hw.synth.flow import SynthesisError, synthesize
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,10 +30,12 @@ TARGETS = {"up5k": 60.0, "hx8k": 100.0, "ecp5-25f": 150.0, "ecp5-45f": 150.0,
            "ecp5-85f": 150.0}
 
 
-def synth_row(core, device: str, build_dir: Path, *, seed: int = 1,
+def synth_row(config, device: str, build_dir: Path, *, seed: int = 1,
               target_mhz: float | None = None, reuse: bool = False,
               reuse_only: bool = False, nextpnr_args=(), place_and_route: bool = True) -> dict:
-    """Synthesize, place and route ``core`` for ``device``; return its figures.
+    """Synthesize, place and route the engine of parameters ``config`` (an
+    :class:`~sst_hw.plan.engine.EngineParams`) for ``device``; return its figures.
+    The engine is built only when it is synthesized.
 
     On a tool failure the row carries ``"error"`` (first line of the message)
     instead of figures, so one crash does not lose a whole sweep. With
@@ -44,22 +47,20 @@ def synth_row(core, device: str, build_dir: Path, *, seed: int = 1,
     """
     t0 = time.monotonic()
     target = target_mhz or TARGETS.get(device, 50.0)
-    key = {"core": type(core).__name__, "params": core.params, "device": device,
-           "seed": seed, "target_mhz": target}
+    key = {"core": engine_class(config).__name__, "params": config.as_dict(),
+           "device": device, "seed": seed, "target_mhz": target}
     if not place_and_route:
         key["place_and_route"] = False
     saved = Path(build_dir) / "row.json"
     if (reuse or reuse_only) and saved.is_file():
         old = json.loads(saved.read_text())
         if old.get("key") == key:
-            core._MustUse__silence = True      # not elaborated this time
             return old["row"]
     if reuse_only:
-        core._MustUse__silence = True
         return {"device": device, "error": "not run (no saved build)", "not_run": True,
                 "build_dir": str(build_dir)}
     try:
-        rep = synthesize(core, device, target, build_dir, seed=seed,
+        rep = synthesize(engine_for(config), device, target, build_dir, seed=seed,
                          nextpnr_args=tuple(nextpnr_args), place_and_route=place_and_route)
     except SynthesisError as e:
         row = {"device": device, "error": str(e).splitlines()[0],

@@ -5,8 +5,9 @@ around the network core for a small random model and runs the cocotb tests
 below (in the simulator's Python) through :mod:`sst_hw.sim.runner`. The
 cocotb side drives the ``rx`` pin and samples the ``tx`` pin at the bit
 period (``divisor`` clock cycles, small in simulation) and talks to the
-design with the host's own :class:`sst_hw.host.client.AsyncClient` and frame codec;
-every result is compared bit for bit with the golden model.
+design with the host's own :class:`sst_hw.host.client.AsyncClient` and the
+frame codec of :mod:`sst_hw.link.wire`; every result is compared bit for bit
+with the golden model.
 
 The core is ``SSTNetwork`` (defaults: PE 4, SIMD 2, codes in block RAM) for a
 random model of sizes [20, 12, 5].
@@ -129,7 +130,7 @@ class UARTPins:
 
 async def read_frame(pins: UARTPins, timeout_bits: float = 3000):
     """The next complete frame from the DUT (via the host's FrameReader)."""
-    from sst_hw.host.client import FrameReader
+    from sst_hw.link.wire import FrameReader
     reader = FrameReader()
     while True:
         data = await pins.read(4096, timeout_bits)
@@ -142,7 +143,8 @@ async def read_frame(pins: UARTPins, timeout_bits: float = 3000):
 
 async def _setup(dut):
     from sst_hw.format import modelfile
-    from sst_hw.host.client import AsyncClient, DeviceInfo
+    from sst_hw.host.client import AsyncClient
+    from sst_hw.link.wire import DeviceInfo
     from sst_hw.sim.runner import load_config
 
     cfg = load_config()
@@ -189,7 +191,7 @@ if cocotb is not None:
     @cocotb.test()
     async def bad_frames(dut):
         """A corrupted frame gets BAD_CRC, a short one TIMEOUT; then good frames work."""
-        from sst_hw.host.client import (
+        from sst_hw.link.wire import (
             CMD_ERROR,
             CMD_INFER,
             CMD_INFO,

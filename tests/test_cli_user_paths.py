@@ -157,12 +157,12 @@ def test_dense_engines_get_their_own_module_name(tmp_path, capsys):
 def test_capacity_error_says_blocks(capsys):
     from sst_hw.format.golden import Network
     from sst_hw.plan.network import CapacityError
-    from sst_hw.core.network import network_plan
+    from sst_hw.plan.network import plan_network
     from sst_hw.synth.devices import get_device
 
     net = Network.random(np.random.default_rng(0), [784, 1024, 10], 8, 2)
     with pytest.raises(CapacityError, match="up5k has 30 blocks of 4096 bits"):
-        network_plan(net).check_fit(get_device("up5k"))
+        plan_network(net).check_fit(get_device("up5k"))
 
 
 def test_synth_refuses_a_model_that_cannot_fit_before_place_and_route(tmp_path, monkeypatch,

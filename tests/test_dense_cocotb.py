@@ -9,7 +9,7 @@ simulator build per configuration; three in the default run.
 
 import pytest
 
-from test_engine_cocotb import generate_and_run
+from support.cocotb_engine import TB_MODULE, cli_args, generate_and_run
 
 CASES = [
     pytest.param(dict(weights="int8", n=8, pe=2, simd=1, act_signed=True, max_row_len=200),
@@ -56,8 +56,6 @@ def test_dense_post_synthesis_netlist(tmp_path):
     from sst_hw.cli import main
     from sst_hw.sim.runner import build_verilog, run_tests
     from sst_hw.synth.flow import SynthesisError, tool_command
-
-    from test_engine_cocotb import TB_MODULE, cli_args
 
     try:
         yosys = tool_command("yosys")

@@ -13,63 +13,48 @@ import random
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from sst_hw.format.golden import Network
-from sst_hw.core.network import SSTNetwork, network_plan
+from sst_hw.core.network import SSTNetwork
+from sst_hw.plan.network import plan_network
+from sst_hw.sim.amsim import run_streams, stream_get, stream_put
 
 
-def simulate(core: SSTNetwork, x, *, p_idle=0.0, p_stall=0.0, seed=0, max_cycles=200000):
+def simulate(core: SSTNetwork, x, *, p_idle=0.0, p_stall=0.0, seed=0):
     """Run inferences ``x`` (batch, features) through ``core``; return, per
     inference, ``(outputs, cycles)``: the ``o`` values (logits then class), and
     the cycles from the first accepted input beat to the class beat, both
-    included. Checks ``last`` is set on the class beat only."""
-    rng = random.Random(seed)
+    included. Checks ``last`` is set on the class beat only. Input beats
+    stream back to back (random idle cycles with ``p_idle``), the outputs are
+    taken with random stalls (``p_stall``); the run fails at a deadline of
+    four times the expected cycles."""
+    codes = core.plan.code_image() if core.memory == "spram" else []
+    features, n_out = x.shape[1], core.plan.classes + 1
+    accepts, takes, outs = [], [], []
+    loaded = [0]
+
+    async def producer(ctx):
+        if codes:
+            loaded[0] = await stream_put(ctx, core.load, [{"data": w} for w in codes],
+                                         rng=random.Random(seed), p_idle=p_idle)
+        await stream_put(ctx, core.i, [{"data": int(v)} for v in x.reshape(-1)],
+                         rng=random.Random(seed + 1), p_idle=p_idle,
+                         on_transfer=lambda c, p: accepts.append(loaded[0] + c))
+
+    async def consumer(ctx):
+        outs.extend(await stream_get(ctx, core.o, len(x) * n_out, rng=random.Random(seed + 2),
+                                     p_stall=p_stall, on_transfer=lambda c, p: takes.append(c)))
+
+    slow = 1 / ((1 - p_idle) * (1 - p_stall))
+    budget = len(codes) + len(x) * (core.plan.cycles() + features + n_out)
+    run_streams(core, [producer], [consumer], deadline=int(4 * slow * budget) + 1000)
     results = []
-    codes = core.plan.code_image() if core.memory == "spram" else None
-    n_out = core.plan.classes + 1
-
-    async def bench(ctx):
-        if codes is not None:
-            for w in codes:
-                while p_idle and rng.random() < p_idle:
-                    ctx.set(core.load.valid, 0)
-                    await ctx.tick()
-                ctx.set(core.load.valid, 1)
-                ctx.set(core.load.payload, {"data": w})
-                await ctx.tick().until(core.load.ready)
-            ctx.set(core.load.valid, 0)
-        cycle = 0
-        for row in x:
-            feats = [int(v) for v in row]
-            outs, lasts, first = [], [], None
-            while len(outs) < n_out:
-                if feats and not (p_idle and rng.random() < p_idle):
-                    ctx.set(core.i.valid, 1)
-                    ctx.set(core.i.payload, {"data": feats[0]})
-                else:
-                    ctx.set(core.i.valid, 0)
-                ready = not (p_stall and rng.random() < p_stall)
-                ctx.set(core.o.ready, int(ready))
-                *_, iv, ir, ov, op = await ctx.tick().sample(core.i.valid, core.i.ready,
-                                                             core.o.valid, core.o.payload)
-                cycle += 1
-                if cycle > max_cycles:
-                    raise AssertionError(f"no result after {max_cycles} cycles")
-                if iv and ir:
-                    first = cycle if first is None else first
-                    feats.pop(0)
-                if ov and ready:
-                    outs.append(int(op.data))
-                    lasts.append(int(op.last))
-            assert lasts == [0] * (n_out - 1) + [1], lasts
-            ctx.set(core.i.valid, 0)
-            results.append((outs, cycle - first + 1))
-
-    sim = Simulator(core)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    for b in range(len(x)):
+        row = outs[b * n_out:(b + 1) * n_out]
+        lasts = [int(p.last) for p in row]
+        assert lasts == [0] * (n_out - 1) + [1], lasts
+        cycles = takes[(b + 1) * n_out - 1] - accepts[b * features] + 1
+        results.append(([int(p.data) for p in row], cycles))
     return results
 
 
@@ -121,29 +106,16 @@ def test_back_to_back_period():
     x = rng.integers(0, 255, size=(4, 19), endpoint=True)
     logits, classes = net.forward(x)
     outs, takes, accepts = [], [], []
-    feats = [int(v) for row in x for v in row]
 
-    async def bench(ctx):
-        ctx.set(core.o.ready, 1)
-        cycle = 0
-        while len(outs) < 4 * 5:
-            ctx.set(core.i.valid, int(bool(feats)))
-            if feats:
-                ctx.set(core.i.payload, {"data": feats[0]})
-            *_, iv, ir, ov, op = await ctx.tick().sample(core.i.valid, core.i.ready,
-                                                         core.o.valid, core.o.payload)
-            cycle += 1
-            if iv and ir:
-                feats.pop(0)
-                accepts.append(cycle)
-            if ov:
-                outs.append(int(op.data))
-                takes.append(cycle)
+    async def producer(ctx):
+        await stream_put(ctx, core.i, [{"data": int(v)} for v in x.reshape(-1)],
+                         on_transfer=lambda c, p: accepts.append(c))
 
-    sim = Simulator(core)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    async def consumer(ctx):
+        res = await stream_get(ctx, core.o, 4 * 5, on_transfer=lambda c, p: takes.append(c))
+        outs.extend(int(p.data) for p in res)
+
+    run_streams(core, [producer], [consumer], deadline=8 * core.plan.cycles() + 200)
     want = np.concatenate([logits, classes[:, None]], 1).reshape(-1).tolist()
     assert outs == want
     starts = accepts[::19]
@@ -211,6 +183,20 @@ def test_requant_modes_chosen_from_model():
     rng = np.random.default_rng(2)
     shift = Network.random(rng, [12, 5, 3], 8, 2, shift_mode=True)
     mult = Network.random(rng, [12, 5, 3], 8, 2)
-    assert network_plan(shift).requant == "shift"
-    assert network_plan(shift, requant="mult").requant == "mult"
-    assert network_plan(mult).requant == "mult"
+    assert plan_network(shift).requant == "shift"
+    assert plan_network(shift, requant="mult").requant == "mult"
+    assert plan_network(mult).requant == "mult"
+
+
+def test_core_takes_its_plan():
+    """The plan comes first (no component is built for it); the core takes it."""
+    from amaranth.hdl import Fragment
+    net = Network.random(np.random.default_rng(0), [8, 3], 8, 2)
+    plan = plan_network(net, pe=2, simd=1)
+    core = SSTNetwork(plan)
+    assert core.plan is plan and core.params == plan.params
+    assert plan.engine_latency == plan.engine.latency == 4
+    with pytest.raises(TypeError, match="the plan fixes every option of the core but "
+                                        "spram_primitive, not pe"):
+        SSTNetwork(plan, pe=2)
+    Fragment.get(core, None)

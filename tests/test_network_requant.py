@@ -8,10 +8,10 @@ import random
 
 import pytest
 from amaranth.hdl import signed, unsigned
-from amaranth.sim import Simulator
 
 from sst_hw.format import arith
 from sst_hw.core.requant import Requantizer
+from sst_hw.sim.amsim import run_testbenches
 
 
 def reference(acc, mult, add, shift, lo, hi):
@@ -56,10 +56,7 @@ def test_requantizer_edges(shift_mode):
             if ctx.get(dut.o_valid):
                 got.append((ctx.get(dut.y), ctx.get(dut.o_tag)))
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    run_testbenches(dut, [bench], deadline=len(stim) + 20)
     want = [(reference(acc, mults[row], adds[row], layers[l][0], layers[l][1], layers[l][2]),
              tag) for acc, row, l, tag in stim if tag != 0 or acc != 0 or row != 0]
     assert got == want
@@ -80,10 +77,7 @@ def test_requantizer_latency():
                 seen.append((cycle, ctx.get(dut.y)))
             await ctx.tick()
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    run_testbenches(dut, [bench], deadline=20)
     assert seen == [(Requantizer.latency, (9 + 5) >> 1)]
 
 

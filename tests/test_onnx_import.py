@@ -4,6 +4,7 @@ tests/fixtures/onnx/) scored against onnxruntime."""
 
 import json
 import re
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -30,12 +31,16 @@ from sst_hw.train.onnx_import import (
 from sst_hw.train.datasets import load_digits
 from sst_hw.train.mlp import Schedule, sst_weights
 
+#: The graph builders' random source, reseeded for every test from the test's own
+#: name (:func:`_rng_per_test`), so that what a test draws does not depend on the
+#: tests that ran before it in the same worker.
 RNG = np.random.default_rng(0)
 
 
-@pytest.fixture(scope="module")
-def digits():
-    return load_digits()
+@pytest.fixture(autouse=True)
+def _rng_per_test(request):
+    global RNG
+    RNG = np.random.default_rng(zlib.crc32(request.node.name.encode()))
 
 
 # -- graph builders ---------------------------------------------------------------------------

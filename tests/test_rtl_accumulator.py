@@ -74,7 +74,7 @@ def test_bank_latency_and_queue():
         await ctx.tick()
         assert not ctx.get(dut.o.valid)
 
-    run_streams(dut, [], [bench])
+    run_streams(dut, [], [bench], deadline=20)
     assert seen == [1, 1]
 
 

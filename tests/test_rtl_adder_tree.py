@@ -3,9 +3,9 @@
 import random
 
 import pytest
-from amaranth.sim import Simulator
 
 from sst_hw.rtl.adder_tree import AdderTree, tree_latency
+from sst_hw.sim.amsim import run_testbenches
 
 
 async def step(ctx, dut):
@@ -16,12 +16,10 @@ async def step(ctx, dut):
         await ctx.delay(1e-6)
 
 
-def simulate(dut, bench):
-    sim = Simulator(dut)
-    if dut.latency:
-        sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+def simulate(dut, bench, cycles):
+    """Run ``bench``, clocked if the tree has registers, with a deadline of
+    ``cycles`` steps (plus a margin)."""
+    run_testbenches(dut, [bench], clock=bool(dut.latency), deadline=cycles + 10)
 
 
 @pytest.mark.parametrize("count", [1, 2, 3, 5, 8, 9, 16])
@@ -52,7 +50,7 @@ def test_tree_sums(count, stage_levels):
                 got.append(ctx.get(dut.sum) + ctx.get(dut.cout))
             await step(ctx, dut)
 
-    simulate(dut, bench)
+    simulate(dut, bench, len(vectors) + dut.latency)
     want = [sum(t) + bin(c).count("1") for t, c in vectors]
     assert got == want
 
@@ -75,7 +73,7 @@ def test_tree_width_cap_is_modular():
                 got.append(ctx.get(dut.sum) + ctx.get(dut.cout))
             await step(ctx, dut)
 
-    simulate(dut, bench)
+    simulate(dut, bench, len(vectors) + dut.latency)
     for (t, c), g in zip(vectors, got):
         assert (g - sum(t) - bin(c).count("1")) % 64 == 0
 

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 from amaranth.back import verilog
-from amaranth.sim import Simulator
 
 from sst_hw.format.codebook import Codebook
 from sst_hw.rtl.decoder import MAX_ROM_BITS, CodeDecoder, rom_words, slot_plan
+from sst_hw.sim.amsim import run_testbenches
 
 CODEBOOKS = [
     (4, 1, "full", "enum"), (8, 2, "full", "enum"), (6, 3, "full", "enum"),
@@ -41,10 +41,7 @@ def decode_all(dut: CodeDecoder):
                     neg[code, i] = ctx.get(slot.neg)
                     valid[code, i] = ctx.get(slot.valid)
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    run_testbenches(dut, [bench], deadline=-(-len(codes) // count) + 10)
     return sel, neg, valid
 
 

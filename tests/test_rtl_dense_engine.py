@@ -6,12 +6,13 @@ import re
 import numpy as np
 import pytest
 from amaranth.back import rtlil
-from amaranth.hdl import Fragment
 
 from sst_hw.format import arith
+from sst_hw.plan.engine import DenseIntParams, DenseTernaryParams
 from sst_hw.rtl.dense_engine import DenseIntEngine, DenseTernaryEngine, dense_engine
 from sst_hw.format.golden import dense_accumulate_codes
-from test_rtl_engine import check_ready_is_registered, run_engine
+
+from support.engines import check_ready_is_registered, run_engine, used
 
 
 def make_rows(e, rng, nrows, max_beats, *, weight_fn=None, act_fn=None, full=False):
@@ -43,11 +44,6 @@ def make_rows(e, rng, nrows, max_beats, *, weight_fn=None, act_fn=None, full=Fal
                           "code": [[int(c) for c in codes[p, sub]] for p in range(e.pe)],
                           "last": int(b == nb - 1)})
     return beats, expected
-
-
-def used(e):
-    Fragment.get(e, None)
-    return e
 
 
 INT_CONFIGS = [
@@ -117,11 +113,11 @@ def test_full_rate_and_latency(make, latency):
 
 
 def test_latency_formula():
-    assert used(DenseIntEngine(8)).latency == 9
-    assert used(DenseIntEngine(8, tree_stage_levels=0)).latency == 6
-    assert used(DenseIntEngine(1, dsp_mults=0)).latency == 6
-    assert used(DenseTernaryEngine(8)).latency == 6
-    assert used(DenseTernaryEngine(8, simd=4, tree_stage_levels=2)).latency == 3 + 3
+    assert DenseIntParams(8).latency == 9
+    assert DenseIntParams(8, tree_stage_levels=0).latency == 6
+    assert DenseIntParams(1, dsp_mults=0).latency == 6
+    assert DenseTernaryParams(8).latency == 6
+    assert DenseTernaryParams(8, simd=4, tree_stage_levels=2).latency == 3 + 3
 
 
 @pytest.mark.parametrize("signed", [False, True])
@@ -181,10 +177,10 @@ def test_params_and_widths():
     assert e.code_bits == 64 and e.in_layout.size == 2 * 8 * 8 + 4 * 2 * 64 + 1
     # 1024 x (-128 * 255) .. 1024 x (127 * 255)
     assert e.acc_range == (-1024 * 32640, 1024 * 32385) and e.acc_width == 26
-    t = used(DenseTernaryEngine(8, act_signed=True, max_row_len=1024))
-    assert t.params == {"weights": "ternary2", "n": 8, "pe": 1, "simd": 1, "act_width": 8,
-                        "act_signed": True, "max_row_len": 1024, "tree_stage_levels": 1,
-                        "out_depth": 2, "fanout": 8}
+    t = DenseTernaryParams(8, act_signed=True, max_row_len=1024)
+    assert t.as_dict() == {"weights": "ternary2", "n": 8, "pe": 1, "simd": 1, "act_width": 8,
+                           "act_signed": True, "max_row_len": 1024, "tree_stage_levels": 1,
+                           "out_depth": 2, "fanout": 8}
     assert t.code_bits == 16
     assert t.acc_width == arith.acc_width(1024, 8, 8, 8, True)   # SST's rule with K = N
     assert used(dense_engine("ternary2", 4)).kind == "ternary2"

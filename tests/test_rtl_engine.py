@@ -4,12 +4,12 @@ import random
 
 import numpy as np
 import pytest
-from amaranth.hdl import Fragment
-from amaranth.sim import Simulator
 
 from sst_hw.format.arith import act_range, acc_width
+from sst_hw.plan.engine import SSTParams
 from sst_hw.rtl.engine import SSTEngine
-from sst_hw.sim.amsim import run_streams, stream_get, stream_put
+
+from support.engines import check_ready_is_registered, run_engine, used
 
 
 def make_rows(e: SSTEngine, rng, nrows, max_beats):
@@ -31,28 +31,6 @@ def make_rows(e: SSTEngine, rng, nrows, max_beats):
             beats.append({"act": act.tolist(), "code": code.tolist(), "last": int(b == nb - 1)})
         expected.append(acc.tolist())
     return beats, expected
-
-
-def run_engine(e, beats, nrows, *, p_idle=0.0, p_stall=0.0, seed=0, transfers=None):
-    got = []
-
-    async def producer(ctx):
-        await stream_put(ctx, e.i, beats, rng=random.Random(seed), p_idle=p_idle)
-
-    async def consumer(ctx):
-        res = await stream_get(ctx, e.o, nrows, rng=random.Random(seed + 1), p_stall=p_stall,
-                               on_transfer=None if transfers is None
-                               else lambda c, p: transfers.append(c))
-        got.extend([[int(v) for v in r.acc] for r in res])
-
-    run_streams(e, [producer], [consumer], deadline=40 * len(beats) + 200)
-    return got
-
-
-def used(e):
-    """Elaborate ``e`` (checks it builds, and marks it used for Amaranth)."""
-    Fragment.get(e, None)
-    return e
 
 
 CONFIGS = [
@@ -81,8 +59,8 @@ def test_engine_full_rate_and_latency():
     e = SSTEngine(8, 2, pe=2, simd=2, max_row_len=128)
     # decoder (2) + select register (1) + tree of 4 terms (2 levels) + queue (1)
     assert e.latency == 6
-    assert used(SSTEngine(8, 2, decode_reg=False, select_reg=False, tree_stage_levels=0,
-                          max_row_len=8)).latency == 2
+    assert SSTParams(8, 2, decode_reg=False, select_reg=False, tree_stage_levels=0,
+                     max_row_len=8).latency == 2
     # rows of `latency` beats stream without a bubble (out_depth 2)
     rng = random.Random(1)
     beats, expected = [], []
@@ -115,32 +93,6 @@ def test_engine_extremes():
         assert -lim <= -16 * abs(big) and 16 * abs(big) < lim
 
 
-def check_ready_is_registered(e, payload):
-    """i.ready never changes within a cycle, whatever o.ready does."""
-    log = []
-
-    async def bench(ctx):
-        rng = random.Random(3)
-        ctx.set(e.i.valid, 1)
-        ctx.set(e.i.payload, payload)
-        for _ in range(60):
-            before = ctx.get(e.i.ready)
-            ctx.set(e.o.ready, rng.randint(0, 1))
-            await ctx.delay(1e-8)               # settle combinational logic, no clock edge
-            log.append((before, ctx.get(e.i.ready)))
-            ctx.set(e.o.ready, 1 - ctx.get(e.o.ready))
-            await ctx.delay(1e-8)
-            log.append((before, ctx.get(e.i.ready)))
-            await ctx.tick()
-
-    sim = Simulator(e)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
-    assert all(a == b for a, b in log)
-    assert {a for a, _ in log} == {0, 1}       # ready did toggle between cycles
-
-
 def test_ready_is_not_combinational_from_o_ready():
     check_ready_is_registered(SSTEngine(8, 2, pe=2, out_depth=1),
                               {"act": [[1] * 8], "code": [[0], [0]], "last": 1})
@@ -152,7 +104,8 @@ def test_engine_params_and_widths():
     assert e.code_bits == 8
     assert e.params["pe"] == 4 and e.params["out_depth"] == 2
     assert e.in_layout.size == 2 * 8 * 8 + 4 * 2 * 8 + 1
-    assert used(SSTEngine(16, 2, act_signed=True, max_row_len=16)).acc_width == acc_width(
+    assert e.config == SSTParams(8, 2, pe=4, simd=2, act_width=8, max_row_len=1024)
+    assert SSTParams(16, 2, act_signed=True, max_row_len=16).acc_width == acc_width(
         16, 16, 2, 8, True)
 
 

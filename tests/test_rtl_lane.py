@@ -3,12 +3,12 @@
 import random
 
 import pytest
-from amaranth.sim import Simulator
 
 from sst_hw.format.arith import act_range
 from sst_hw.format.codebook import Codebook
 from sst_hw.rtl.decoder import SlotPlan, slot_plan
 from sst_hw.rtl.lane import SignSelectLane, term_range
+from sst_hw.sim.amsim import run_testbenches
 
 
 @pytest.mark.parametrize("n,k,variant,act_width,act_signed,registered", [
@@ -46,11 +46,7 @@ def test_lane_values(n, k, variant, act_width, act_signed, registered):
                 assert term + ((corr >> i) & 1) == want, (trial, i, act, slots[i])
                 assert term_range(act_width, act_signed)[0] <= term
 
-    sim = Simulator(dut)
-    if registered:
-        sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    run_testbenches(dut, [bench], clock=registered, deadline=200)
 
 
 def test_term_width():

@@ -6,9 +6,9 @@ import random
 import pytest
 from amaranth.back import rtlil
 from amaranth.hdl import Fragment, Shape, signed, unsigned
-from amaranth.sim import Simulator
 
 from sst_hw.rtl.multiplier import LUTMultiplier, product_shape, shape_range
+from sst_hw.sim.amsim import run_testbenches
 
 
 def check_products(dut, pairs):
@@ -27,11 +27,8 @@ def check_products(dut, pairs):
             if ctx.get(dut.p) != a * b:
                 bad.append((a, b, ctx.get(dut.p)))
 
-    sim = Simulator(dut)
-    if dut.latency:
-        sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    run_testbenches(dut, [bench], clock=bool(dut.latency),
+                    deadline=len(pairs) * max(1, dut.latency) + 10)
     assert not bad, f"{len(bad)} wrong products, first (a, b, p) = {bad[0]}"
 
 
@@ -89,10 +86,7 @@ def test_pipeline_throughput():
             await ctx.tick()
             got.append(ctx.get(dut.p))
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    run_testbenches(dut, [bench], deadline=len(pairs) + 10)
     assert got[1:] == [a * b for a, b in pairs[:-1]]
 
 

@@ -63,7 +63,7 @@ def digits_run(tmp_path_factory):
 def test_sim_digits_model(digits_run):
     """32 digits test images on the compiled core: every logit and class
     bit-exact, 32 compared, cycles per inference as the sidecar's."""
-    from sst_hw.core.network import network_plan
+    from sst_hw.plan.network import plan_network
     from sst_hw.train.datasets import load_digits
 
     rc, rep, build_dir = digits_run
@@ -76,7 +76,7 @@ def test_sim_digits_model(digits_run):
     assert rep["values_compared"] == COUNT * (net.classes + 1)
     cycles = rep["cycles_per_inference"]
     assert cycles["measured"] == cycles["sidecar"], cycles
-    assert cycles["sidecar"] == network_plan(net, pe=4, simd=2).cycles()
+    assert cycles["sidecar"] == plan_network(net, pe=4, simd=2).cycles()
     assert cycles["match"]
 
     # The oracle, independently: unpack what the testbench recorded and
@@ -300,7 +300,7 @@ def _bad_inputs(tmp: Path, core: Path, engine: Path):
         "engine with --count": ([str(engine), "--count", "3"], "--count applies only"),
         "core with --pe": ([str(core), "--model", m, "--pe", "2"], "--pe applies only"),
         "model with --rows": ([m, "--rows", "3"], "--rows applies only"),
-        "--pe 0": ([m, "--pe", "0"], "--pe must be in 1..256, not 0"),
+        "--pe 0": ([m, "--pe", "0"], "pe must be an integer in 1..256, not 0"),
         "model is not a model": ([str(tmp / "ok.npy")], "not an .npz"),
         "unknown data set": ([m, "--dataset", "nosuch"], "unknown data set"),
         "build dir under a file": ([m, "--build-dir", str(tmp / "ok.npy" / "b")],

@@ -43,11 +43,6 @@ from sst_hw.train.mlp import (
     train)
 
 
-@pytest.fixture(scope="module")
-def digits():
-    return load_digits()
-
-
 # -- IDX files ------------------------------------------------------------------------------------
 
 

@@ -1,6 +1,6 @@
 """Tier 1: UART receiver/transmitter and the frame protocol in Amaranth's simulator.
 
-The protocol is checked against :class:`sst_hw.host.client.DeviceModel` (the byte-level
+The protocol is checked against :class:`sst_hw.host.device_model.DeviceModel` (the byte-level
 reference of the device) with :class:`DenseTernaryCore` as the network core.
 """
 
@@ -11,25 +11,29 @@ import random
 import numpy as np
 import pytest
 from amaranth.hdl import Module
-from amaranth.lib import wiring
-from amaranth.sim import Simulator
+from amaranth.lib import crc, wiring
+from hypothesis import given
+from hypothesis import strategies as st
 
-from sst_hw.host import client as host
-from sst_hw.host.client import (
+from sst_hw.host.device_model import DeviceModel
+from sst_hw.link.frames import CRC_PARAMETERS, FrameProtocol, payload_fields
+from sst_hw.link.uart import UARTRx, UARTTx, uart_divisor
+from sst_hw.link.wire import (
     CMD_ERROR,
     CMD_INFER,
     CMD_INFO,
+    CRC16,
+    CRC_RESIDUE,
     SYNC,
     DeviceInfo,
-    DeviceModel,
     ErrorCode,
     FrameReader,
     crc16,
+    crc16_update,
     encode_frame)
-from sst_hw.link.frames import FrameProtocol, crc16_next, payload_fields
-from sst_hw.link.uart import UARTRx, UARTTx, uart_divisor
+from sst_hw.sim.amsim import run_streams, run_testbenches, stream_get, stream_put
 
-from test_board_helpers import DenseTernaryCore, core_logit_width, small_network
+from support.cores import DenseTernaryCore, core_logit_width, small_network
 
 
 # -- divisor ----------------------------------------------------------------------------------
@@ -57,26 +61,63 @@ def test_uart_rejects_small_divisor():
 
 
 # -- CRC ----------------------------------------------------------------------------------------
+# One definition, wire.CRC16: the host computes it with crc16, the gateware's CRC unit is
+# amaranth.lib.crc built from it (frames.CRC_PARAMETERS). Both are held to amaranth.lib.crc.
 
-def test_crc16_reference_and_hardware():
-    assert crc16(b"123456789") == 0x29B1
-    frame = encode_frame(CMD_INFO)
-    assert crc16(frame[1:]) == 0               # the residue the hardware checks
-    from amaranth.hdl import Const
-    from amaranth.sim import Simulator as Sim
+def test_crc_is_the_catalogs_ccitt_false():
+    want = crc.catalog.CRC16_CCITT_FALSE
+    got = CRC_PARAMETERS.algorithm
+    for field in CRC16._fields:
+        assert getattr(got, field) == getattr(want, field), field
+    assert CRC_PARAMETERS.data_width == 8
+    assert CRC_PARAMETERS.residue() == CRC_RESIDUE
 
+
+@given(st.binary(max_size=80))
+def test_crc16_matches_amaranth_software_model(data):
+    assert crc16(data) == CRC_PARAMETERS.compute(data)
+    assert crc16(encode_frame(CMD_INFER, data)[1:]) == CRC_RESIDUE   # what the receiver checks
+
+
+def test_crc16_update_matches_amaranth_software_model():
+    assert crc16(b"123456789") == 0x29B1      # the catalogue's check value
     rng = random.Random(5)
-    cases = [(rng.randrange(1 << 16), rng.randrange(256)) for _ in range(64)]
-    m = Module()
-    sim = Sim(m)
+    for _ in range(64):
+        c, b = rng.randrange(1 << 16), rng.randrange(256)
+        from_c = crc.Algorithm(**CRC16._replace(initial_crc=c)._asdict())(data_width=8)
+        assert crc16_update(c, b) == from_c.compute([b]), (c, b)
+
+
+def test_crc16_matches_amaranth_gateware():
+    """The CRC unit FrameProtocol builds, simulated: after each byte it holds the host's
+    CRC of the bytes so far; after a body and its CRC (MSB first) it detects the residue,
+    and not when a bit of them is flipped."""
+    rng = random.Random(6)
+    bodies = [b"", b"123456789"] + [rng.randbytes(rng.randrange(1, 40)) for _ in range(8)]
+    dut = CRC_PARAMETERS.create()
+
+    async def feed(ctx, data):
+        ctx.set(dut.start, 1)
+        await ctx.tick()
+        ctx.set(dut.start, 0)
+        assert ctx.get(dut.crc) == crc16(b"")
+        ctx.set(dut.valid, 1)
+        for i, b in enumerate(data):
+            ctx.set(dut.data, b)
+            await ctx.tick()
+            assert ctx.get(dut.crc) == crc16(data[:i + 1]), (data, i)
+        ctx.set(dut.valid, 0)
+        return ctx.get(dut.match_detected)
 
     async def tb(ctx):
-        for c, b in cases:
-            v = ctx.get(crc16_next(Const(c, 16), Const(b, 8)))
-            assert v == host.crc16_update(c, b), (c, b)
+        for body in bodies:
+            sent = body + crc16(body).to_bytes(2, "big")
+            assert await feed(ctx, sent), body
+            bad = bytearray(sent)
+            bad[rng.randrange(len(bad))] ^= 1 << rng.randrange(8)
+            assert not await feed(ctx, bytes(bad)), bad
 
-    sim.add_testbench(tb)
-    sim.run()
+    run_testbenches(dut, [tb], deadline=2000)
 
 
 # -- UART ---------------------------------------------------------------------------------------
@@ -101,28 +142,21 @@ def test_uart_loopback(tx_div, rx_div):
     dut = Loopback(tx_div, rx_div)
     rng = random.Random(tx_div)
     data = [0x00, 0xFF, 0x55, 0xAA] + [rng.randrange(256) for _ in range(12)]
-    got = []
+    got, errors = [], []
 
     async def send(ctx):
-        for b in data:
-            ctx.set(dut.utx.i.valid, 1)
-            ctx.set(dut.utx.i.payload, b)
-            await ctx.tick().until(dut.utx.i.ready)
-        ctx.set(dut.utx.i.valid, 0)
+        await stream_put(ctx, dut.utx.i, data)
 
     async def recv(ctx):
-        ctx.set(dut.urx.o.ready, 1)
-        for _ in data:
-            b, = await ctx.tick().sample(dut.urx.o.payload).until(dut.urx.o.valid)
-            got.append(b)
-            assert not ctx.get(dut.urx.error)
+        got.extend(await stream_get(ctx, dut.urx.o, len(data)))
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(send)
-    sim.add_testbench(recv)
-    sim.run_until(1e-6 * 12 * max(tx_div, rx_div) * (len(data) + 2))
+    async def watch(ctx):
+        async for err, in ctx.changed(dut.urx.error):
+            errors.append(err)
+
+    run_streams(dut, [send, watch], [recv], deadline=12 * max(tx_div, rx_div) * (len(data) + 2))
     assert got == data
+    assert not any(errors)
 
 
 def test_uart_tx_bit_timing():
@@ -140,10 +174,7 @@ def test_uart_tx_bit_timing():
             line.append(ctx.get(dut.tx))
             await ctx.tick()
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(tb)
-    sim.run()
+    run_testbenches(dut, [tb], deadline=14 * div)
     bits = [0] + [(0b1011_0010 >> i) & 1 for i in range(8)] + [1, 1]
     assert line[:11 * div] == [b for b in bits for _ in range(div)]
 
@@ -158,7 +189,7 @@ def test_uart_rx_framing_error_and_recovery():
         return [0] + [(byte >> i) & 1 for i in range(8)] + [stop]
 
     async def drive(ctx):
-        for b in wave(0x3C, stop=0) + [0] * 3 + [1, 1] + wave(0xC3) + [1, 1]:
+        for b in wave(0x3C, stop=0) + [0] * 3 + [1, 1] + wave(0xC3) + [1, 1] + [1] * 3:
             ctx.set(dut.rx, b)
             await ctx.tick().repeat(div)
 
@@ -171,11 +202,7 @@ def test_uart_rx_framing_error_and_recovery():
             if err:
                 errors.append(1)
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(drive)
-    sim.add_process(watch)
-    sim.run_until(1e-6 * div * 30)
+    run_testbenches(dut, [drive], processes=[watch], deadline=div * 32)
     assert got == [0xC3]
     assert errors == [1]
 
@@ -202,10 +229,12 @@ def _protocol_dut(net, timeout):
     return Top(), proto, info
 
 
-def run_protocol(net, events, *, timeout=60, seed=0, p_stall=0.3, max_cycles=200_000):
+def run_protocol(net, events, *, timeout=60, seed=0, p_stall=0.3, max_cycles=20_000):
     """Drive ``events`` (``bytes`` to send back to back, or ``"idle"`` for a pause
     longer than the timeout) into the protocol at byte level; return the reply
-    bytes and the :class:`DeviceModel`'s expected bytes."""
+    bytes and the :class:`DeviceModel`'s expected bytes. A reply must come
+    within ``max_cycles // 4`` cycles, the whole run within ``max_cycles``
+    (the cases below take at most about 1300)."""
     top, proto, info = _protocol_dut(net, timeout)
     model = DeviceModel(net, info)
     expected = bytearray()
@@ -244,7 +273,7 @@ def run_protocol(net, events, *, timeout=60, seed=0, p_stall=0.3, max_cycles=200
             while len(got) < mark:           # the reply must be complete before the next frame
                 await ctx.tick()
                 waited += 1
-                assert waited < max_cycles, f"no reply: got {bytes(got).hex()}"
+                assert waited < max_cycles // 4, f"no reply: got {bytes(got).hex()}"
             await ctx.tick().repeat(3)
             if not model_in_frame:
                 assert not ctx.get(proto.busy), f"busy after {ev!r}"
@@ -260,11 +289,7 @@ def run_protocol(net, events, *, timeout=60, seed=0, p_stall=0.3, max_cycles=200
             if err:
                 errors.append(1)
 
-    sim = Simulator(top)
-    sim.add_clock(1e-6)
-    sim.add_testbench(sender)
-    sim.add_testbench(receiver, background=True)
-    sim.run()
+    run_testbenches(top, [sender], background=[receiver], deadline=max_cycles)
     return bytes(got), bytes(expected), errors
 
 

@@ -12,23 +12,21 @@ import pytest
 from sst_hw.format import modelfile
 from sst_hw.cli import main
 from sst_hw.format.golden import Network
-from sst_hw.host.client import (
+from sst_hw.host.client import AsyncClient, Client, ReplyTimeout
+from sst_hw.host.device_model import DeviceModel
+from sst_hw.host.transport import ModelTransport
+from sst_hw.link.wire import (
     CMD_ERROR,
     CMD_INFER,
     CMD_INFO,
     INFO_STRUCT,
     SYNC,
-    AsyncClient,
-    Client,
     DeviceError,
     DeviceInfo,
-    DeviceModel,
     ErrorCode,
     FrameReader,
     ModelMismatch,
-    ModelTransport,
     ProtocolError,
-    ReplyTimeout,
     crc16,
     encode_frame,
     model_id)
@@ -37,6 +35,20 @@ from sst_hw.host.client import (
 @pytest.fixture(scope="module")
 def net():
     return Network.random(4, [20, 12, 5], 8, 2)
+
+
+def test_wire_format_is_pure_python_and_the_gateware_does_not_import_the_host():
+    """The host reads the wire format without Amaranth; the gateware reads it without
+    the host (the link room comes before the host room)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; import sst_hw.link.wire; "
+            "assert not any(m.split('.')[0] == 'amaranth' for m in sys.modules), 'amaranth'; "
+            "import sst_hw.link.top; "
+            "assert not any(m.startswith('sst_hw.host') for m in sys.modules), 'host'")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
 
 
 def test_frame_layout():

@@ -3,14 +3,17 @@
 Layout of this package (see also ``boards/README.md`` at the repository root,
 which explains how to add a board):
 
-* :mod:`.top`: :class:`InferenceTop`, the board-independent design (UART,
-  frame protocol, network core, status LEDs) with plain ``rx``/``tx`` ports;
+* :class:`InferenceTop` (from :mod:`sst_hw.link.top`), the board-independent
+  design (UART, frame protocol, network core, status LEDs) with plain
+  ``rx``/``tx`` ports;
 * :mod:`.board`: :class:`Board` (what a board file declares) and
   :class:`BoardTop`, which connects an ``InferenceTop`` to a board's FTDI
   UART pins, LEDs and reset button through ``amaranth-boards`` and makes the
   ``sync`` domain (board oscillator, power-on reset and button) itself;
 * one file per board family, each defining ``BOARDS``: :mod:`.icebreaker`,
   :mod:`.ulx3s`, :mod:`.hx8k`;
+* :mod:`.build`: :func:`~sst_hw.boards.build.make_board_top`, a model's
+  network core behind the UART link on a board;
 * :mod:`.flow`: :func:`build_bitstream`, which runs the platform's Yosys /
   nextpnr / pack flow with the YoWASP tools and names a bitstream only after
   place and route met the clock constraint.

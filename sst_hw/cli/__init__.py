@@ -1,7 +1,8 @@
 """The ``sst-hw`` command line.
 
 Each sub-command lives in its own module under :mod:`sst_hw.cli.commands` with a
-``register(subparsers)`` function that adds its parser and sets ``func``.
+``register(subparsers)`` function that adds its parser and sets ``func``; a
+command refuses bad input with :class:`~sst_hw.cli.errors.UserError`.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+
+from sst_hw.cli.errors import UserError
 
 #: Sub-command modules, in the order ``sst-hw --help`` lists them.
 COMMANDS = [
@@ -22,10 +25,6 @@ COMMANDS = [
     "compile",
     "sim",
 ]
-
-
-class UserError(Exception):
-    """Bad input from the user: printed as one line, exit status 2."""
 
 
 def build_parser() -> argparse.ArgumentParser:

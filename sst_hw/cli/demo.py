@@ -49,7 +49,8 @@ def main(argv=None) -> int:
 
     from sst_hw.format import modelfile
     from sst_hw.format.compression import compression
-    from sst_hw.core.network import SSTNetwork, write_network
+    from sst_hw.core.network import SSTNetwork
+    from sst_hw.emit.network import write_network
     from sst_hw.train.datasets import load_digits
 
     build = args.build_dir
@@ -80,7 +81,7 @@ def main(argv=None) -> int:
         "(a few minutes)")
     from sst_hw.boards.flow import build_bitstream
     from sst_hw.boards import get_board
-    from sst_hw.cli.commands.build import make_board_top
+    from sst_hw.boards.build import make_board_top
     from sst_hw.synth.flow import synthesize
 
     def synth(device, freq):

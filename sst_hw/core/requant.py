@@ -1,27 +1,30 @@
 """``Requantizer``: one pipelined requantization unit shared by every row.
 
-``y = clamp((acc * M_r + C_r) >> S_l, lo_l, hi_l)`` (DESIGN.md section 2), one
-accumulator per cycle, with ``M_r`` and ``C_r`` read from a table indexed by
-a global row number and ``S_l``, ``lo_l``, ``hi_l`` constants of the layer.
+``y = clamp((acc * M_r + C_r) >> S_l, lo_l, hi_l)`` (docs/architecture.md,
+"Integer arithmetic"), one accumulator per cycle, with ``M_r`` and ``C_r``
+read from a table indexed by a global row number and ``S_l``, ``lo_l``,
+``hi_l`` constants of the layer.
 """
 
 from __future__ import annotations
 
 from amaranth.hdl import Const, Module, Mux, Shape, Signal, signed, unsigned
-from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from sst_hw.format.arith import MULT_BITS
-from sst_hw.rtl._util import check_int
+from sst_hw.format.limits import MAX_ACC_WIDTH
+from sst_hw.plan.network import REQUANT_LATENCY
+from sst_hw.rtl._util import CheckedComponent, check_int
 
 __all__ = ["Requantizer"]
 
 
-class Requantizer(wiring.Component):
+class Requantizer(CheckedComponent):
     """Pipelined requantization of one accumulator per cycle.
 
-    Pipeline (latency :attr:`latency` = 4 cycles, throughput 1 per cycle, no
+    Pipeline (latency :attr:`latency` = 4 cycles, the network plan's
+    :data:`~sst_hw.plan.network.REQUANT_LATENCY`; throughput 1 per cycle, no
     stall): cycle 0 presents ``acc``, ``row`` and ``layer`` and reads the
     table (``row``); cycle 1 registers the table word; cycle 2 multiplies
     ``acc * M`` (``M = 1`` and no multiplier in shift mode); cycle 3 adds
@@ -63,15 +66,31 @@ class Requantizer(wiring.Component):
     o_tag : ``Out(tag_width)``
     """
 
-    latency = 4
+    latency = REQUANT_LATENCY
 
-    def __init__(self, *, acc_width: int, table, add_bits: int, shift_mode: bool, layers,
-                 out_shape, tag_width: int = 1):
-        try:
-            self._check(acc_width, table, add_bits, shift_mode, layers, out_shape, tag_width)
-        except BaseException:
-            self._MustUse__used = True   # a unit that failed to build is not "unused"
-            raise
+    @classmethod
+    def check(cls, *, acc_width: int, table, add_bits: int, shift_mode: bool, layers,
+              out_shape, tag_width: int = 1) -> dict:
+        acc_width = check_int("acc_width", acc_width, 2, MAX_ACC_WIDTH)
+        table = [int(w) for w in table]
+        if not table:
+            raise ValueError("table must hold at least one row, not 0")
+        add_bits = check_int("add_bits", add_bits, 2, 96)
+        shift_mode = bool(shift_mode)
+        layers = [(int(s), int(lo), int(hi)) for s, lo, hi in layers]
+        if not layers:
+            raise ValueError("layers must list at least one layer, not 0")
+        for i, (s, lo, hi) in enumerate(layers):
+            if not 0 <= s <= 63:
+                raise ValueError(f"layer {i} shift must be in 0..63, not {s}")
+            if lo > hi:
+                raise ValueError(f"layer {i} clamp bounds must have lo <= hi, not {lo} > {hi}")
+        return {"acc_width": acc_width, "table": table, "add_bits": add_bits,
+                "shift_mode": shift_mode, "mult_bits": 0 if shift_mode else MULT_BITS,
+                "layers": layers, "out_shape": Shape.cast(out_shape),
+                "tag_width": check_int("tag_width", tag_width)}
+
+    def __init__(self, **kwargs):   # the arguments of check(), already checked
         super().__init__({
             "valid": In(1),
             "acc": In(signed(self.acc_width)),
@@ -82,25 +101,6 @@ class Requantizer(wiring.Component):
             "y": Out(self.out_shape),
             "o_tag": Out(self.tag_width),
         })
-
-    def _check(self, acc_width, table, add_bits, shift_mode, layers, out_shape, tag_width):
-        self.acc_width = check_int("acc_width", acc_width, 2, 64)
-        self.table = [int(w) for w in table]
-        if not self.table:
-            raise ValueError("table must hold at least one row, not 0")
-        self.add_bits = check_int("add_bits", add_bits, 2, 96)
-        self.shift_mode = bool(shift_mode)
-        self.mult_bits = 0 if self.shift_mode else MULT_BITS
-        self.layers = [(int(s), int(lo), int(hi)) for s, lo, hi in layers]
-        if not self.layers:
-            raise ValueError("layers must list at least one layer, not 0")
-        for i, (s, lo, hi) in enumerate(self.layers):
-            if not 0 <= s <= 63:
-                raise ValueError(f"layer {i} shift must be in 0..63, not {s}")
-            if lo > hi:
-                raise ValueError(f"layer {i} clamp bounds must have lo <= hi, not {lo} > {hi}")
-        self.out_shape = Shape.cast(out_shape)
-        self.tag_width = check_int("tag_width", tag_width)
 
     @property
     def sum_width(self) -> int:

@@ -1,4 +1,4 @@
-"""Integer widths of the arithmetic contract (DESIGN.md section 2).
+"""Integer widths of the arithmetic contract (docs/architecture.md, "Integer arithmetic").
 
 Shared by the golden model and the RTL generator, so both agree on every
 width. Pure integer maths; no NumPy arrays, no Amaranth.

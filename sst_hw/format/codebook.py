@@ -2,7 +2,8 @@
 
 A subvector is ``N`` consecutive weights of one output row, each in {-1, 0, +1}
 and with at most ``K`` non-zeros. Two *variants* restrict where the non-zeros
-may sit, two *assignments* turn a member into a code word (DESIGN.md section 1):
+may sit, two *assignments* turn a member into a code word (docs/architecture.md,
+"The SST format"):
 
 ``full``
     any at most ``K`` of the ``N`` positions; ``M = sum_{c<=K} C(N, c) 2^c``.

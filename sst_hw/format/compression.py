@@ -1,7 +1,7 @@
 """Whole-model compression of an SST network against 32-bit floats.
 
-Counted honestly (DESIGN.md section 1), per layer and for the whole model,
-first and last layers included:
+Counted honestly (docs/architecture.md, "Compression accounting"), per layer
+and for the whole model, first and last layers included:
 
 integer model (what the hardware stores)
     code bits (``out * ceil(in / N) * B``, padding included) plus, for every

@@ -1,4 +1,4 @@
-"""Weight formats of the dense baseline engines (issue #7): signed integers and 2-bit ternary.
+"""Weight formats of the dense baseline engines: signed integers and 2-bit ternary.
 
 The baselines exist to be compared side by side with SST, so they keep its
 framing: a row is cut into subvectors of N weights and each subvector is one

@@ -1,4 +1,5 @@
-"""Bit-exact integer golden model of an SST network (DESIGN.md section 2).
+"""Bit-exact integer golden model of an SST network (docs/architecture.md,
+"Integer arithmetic").
 
 This is the oracle of every hardware test: the RTL must produce exactly what
 this module computes, bit for bit. It implements the integer contract and
@@ -526,7 +527,7 @@ class Network:
             negative_mults=negative_mults, floats=floats, calib=calib, network_cls=cls)
 
 
-# -- dense baselines (issue #7) ----------------------------------------------------------------
+# -- dense baselines --------------------------------------------------------------------------
 
 def dense_accumulate(weights, x) -> np.ndarray:
     """Exact dot products ``acc_r = sum_j w_rj x_j`` of a dense integer layer.

@@ -1,23 +1,25 @@
 """``FrameProtocol``: the UART frame parser and reply generator in front of a core.
 
-The protocol (``docs/protocol.md``, host side in :mod:`sst_hw.host.client`) frames
-every message as ``SYNC CMD LEN(2, LE) PAYLOAD CRC(2, MSB first)`` with
-CRC-16/CCITT-FALSE over ``CMD .. PAYLOAD``. This component sits between a byte
-receiver/transmitter (:class:`~sst_hw.link.uart.UARTRx`/``UARTTx``) and a core
-with the network's stream interface: ``i`` takes one input feature per beat,
-``o`` gives the logits in order, then the class index.
+The wire format is :mod:`sst_hw.link.wire` (``docs/protocol.md``): every
+message is ``SYNC CMD LEN(2, LE) PAYLOAD CRC(2, MSB first)`` with the
+:data:`~sst_hw.link.wire.CRC16` of ``CMD .. PAYLOAD``. This component sits
+between a byte receiver/transmitter (:class:`~sst_hw.link.uart.UARTRx`/``UARTTx``)
+and a core with the network's stream interface: ``i`` takes one input
+feature per beat, ``o`` gives the logits in order, then the class index.
 """
 
 from __future__ import annotations
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Shape, Signal
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import crc, data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from sst_hw.host.client import (
+from sst_hw.link.wire import (
     CMD_ERROR,
     CMD_INFER,
     CMD_INFO,
+    CRC16,
+    ERROR_PAYLOAD_LEN,
     INFO_STRUCT,
     REPLY_BIT,
     SYNC,
@@ -25,52 +27,11 @@ from sst_hw.host.client import (
     ErrorCode)
 from sst_hw.rtl._util import check_int
 
-__all__ = ["FrameProtocol", "crc16_next", "payload_fields", "DEFAULT_TIMEOUT_BITS"]
+__all__ = ["FrameProtocol", "CRC_PARAMETERS", "payload_fields"]
 
-#: Idle bit-times after which a partial frame is dropped (about 36 ms at 115200 baud:
-#: longer than the gaps a USB-serial adapter leaves inside one write).
-DEFAULT_TIMEOUT_BITS = 4096
-
-_CRC_POLY = 0x1021
-
-
-def _crc_matrix():
-    """For each of the 16 output bits, the (crc, byte) input bits whose XOR gives it:
-    the CRC-16/CCITT update is linear in (crc, byte)."""
-    def step(crc, byte):
-        crc ^= byte << 8
-        for _ in range(8):
-            crc = ((crc << 1) ^ _CRC_POLY) if crc & 0x8000 else crc << 1
-            crc &= 0xFFFF
-        return crc
-    rows = [([], []) for _ in range(16)]
-    for j in range(16):
-        out = step(1 << j, 0)
-        for i in range(16):
-            if out >> i & 1:
-                rows[i][0].append(j)
-    for j in range(8):
-        out = step(0, 1 << j)
-        for i in range(16):
-            if out >> i & 1:
-                rows[i][1].append(j)
-    return rows
-
-
-_CRC_ROWS = _crc_matrix()
-
-
-def crc16_next(crc, byte):
-    """The CRC-16/CCITT-FALSE register after one more byte: a 16-bit Amaranth value
-    from the 16-bit ``crc`` and 8-bit ``byte`` values (an XOR network, no loop)."""
-    bits = []
-    for cbits, bbits in _CRC_ROWS:
-        terms = [crc[j] for j in cbits] + [byte[j] for j in bbits]
-        v = terms[0]
-        for t in terms[1:]:
-            v = v ^ t
-        bits.append(v)
-    return Cat(*bits)
+#: The frame CRC as ``amaranth.lib.crc`` parameters, one byte per step: built from
+#: :data:`sst_hw.link.wire.CRC16`, the definition the host's ``crc16`` uses too.
+CRC_PARAMETERS = crc.Algorithm(**CRC16._asdict())(data_width=8)
 
 
 def payload_fields(shape):
@@ -200,7 +161,13 @@ class FrameProtocol(wiring.Component):
         byte = rx.payload
 
         # -- state shared by receiving and replying (never at the same time) ------------
-        crc = Signal(16, init=0xFFFF)   # CRC of the frame being received, then of the reply
+        # One CRC unit: of the frame being received, then of the reply. ``crc_start``
+        # restarts it and wins over a byte in the same cycle (a timeout can end a frame
+        # on the cycle a byte arrives: that byte is dropped, the reply's CRC starts).
+        m.submodules.crc = crc_unit = CRC_PARAMETERS.create()
+        crc_start = Signal()
+        crc_step = Signal()             # the byte on ``crc_unit.data`` goes in
+        m.d.comb += [crc_unit.start.eq(crc_start), crc_unit.valid.eq(crc_step & ~crc_start)]
         left = Signal(16)               # payload bytes still to receive, then to send
 
         # -- frame being received --------------------------------------------------------
@@ -231,7 +198,8 @@ class FrameProtocol(wiring.Component):
         KIND_INFO, KIND_INFER, KIND_ERROR = 0, 1, 2
         kind = Signal(2)
         err_code = Signal(3)
-        reply_lens = {KIND_INFO: INFO_STRUCT.size, KIND_INFER: info.reply_len, KIND_ERROR: 2}
+        reply_lens = {KIND_INFO: INFO_STRUCT.size, KIND_INFER: info.reply_len,
+                      KIND_ERROR: ERROR_PAYLOAD_LEN}
         reply_cmds = {KIND_INFO: CMD_INFO | REPLY_BIT, KIND_INFER: CMD_INFER | REPLY_BIT,
                       KIND_ERROR: CMD_ERROR}
         reply_len = Signal(16)
@@ -249,8 +217,8 @@ class FrameProtocol(wiring.Component):
 
         def send(m, what, code=None):
             """Start a reply of kind ``what`` (an error with ``code``)."""
-            m.d.sync += [kind.eq(what), crc.eq(0xFFFF), left.eq(reply_lens[what]), beat.eq(0),
-                         beat_byte.eq(0)]
+            m.d.comb += crc_start.eq(1)
+            m.d.sync += [kind.eq(what), left.eq(reply_lens[what]), beat.eq(0), beat_byte.eq(0)]
             if code is not None:
                 m.d.sync += err_code.eq(code)
 
@@ -261,12 +229,10 @@ class FrameProtocol(wiring.Component):
             m.d.sync += idle.eq(idle + 1)
         m.d.comb += timed_out.eq(idle == self.timeout_cycles)
 
-        # One CRC unit: the received byte while parsing, the sent byte while replying.
-        crc_in = Signal(8)
-        crc_next = Signal(16)
-        m.d.comb += [crc_in.eq(Mux(parsing, byte, tx.payload)), crc_next.eq(crc16_next(crc, crc_in))]
+        # The CRC unit takes the received byte while parsing, the sent byte while replying.
+        m.d.comb += crc_unit.data.eq(Mux(parsing, byte, tx.payload))
         with m.If(rx_take & parsing):
-            m.d.sync += crc.eq(crc_next)
+            m.d.comb += crc_step.eq(1)
         with m.If(self.rx_error & parsing):
             m.d.sync += rx_bad.eq(1)
 
@@ -281,8 +247,9 @@ class FrameProtocol(wiring.Component):
         with m.FSM(name="proto"):
             with m.State("HUNT"):
                 m.d.comb += [rx.ready.eq(1), self.busy.eq(0)]
-                m.d.sync += [crc.eq(0xFFFF), feed.eq(0), pend_err.eq(0), rx_bad.eq(0),
-                             cmd.eq(0), feat_count.eq(0), feat_byte.eq(0)]
+                m.d.comb += crc_start.eq(1)
+                m.d.sync += [feed.eq(0), pend_err.eq(0), rx_bad.eq(0), cmd.eq(0),
+                             feat_count.eq(0), feat_byte.eq(0)]
                 with m.If(rx_take & (byte == SYNC)):
                     m.next = "CMD"
 
@@ -349,7 +316,7 @@ class FrameProtocol(wiring.Component):
 
             with m.State("CHECK"):
                 m.d.comb += rx.ready.eq(1)
-                with m.If(rx_bad | (crc != 0)):
+                with m.If(rx_bad | ~crc_unit.match_detected):
                     send(m, KIND_ERROR, Mux(rx_bad, ErrorCode.RX_ERROR, ErrorCode.BAD_CRC))
                     with m.If(feed):
                         m.next = "DRAIN"         # the core got the input: drop its result
@@ -388,7 +355,7 @@ class FrameProtocol(wiring.Component):
                     m.d.comb += [rx.ready.eq(1), tx.valid.eq(1), tx.payload.eq(value)]
                     with m.If(tx.ready):
                         if update_crc:
-                            m.d.sync += crc.eq(crc_next)
+                            m.d.comb += crc_step.eq(1)
                         m.next = nxt
 
             with m.State("REPLY_SYNC"):
@@ -422,9 +389,10 @@ class FrameProtocol(wiring.Component):
                     with m.Default():
                         m.d.comb += [tx.valid.eq(1), tx.payload.eq(info_rom[left[:5]])]
                 with m.If(tx_take):
-                    m.d.sync += [left.eq(left - 1), crc.eq(crc_next)]
+                    m.d.comb += crc_step.eq(1)
+                    m.d.sync += left.eq(left - 1)
                     with m.If(left == 1):
                         m.next = "REPLY_CRC0"
-            tx_state("REPLY_CRC0", crc[8:], "REPLY_CRC1", update_crc=False)
-            tx_state("REPLY_CRC1", crc[:8], "HUNT", update_crc=False)
+            tx_state("REPLY_CRC0", crc_unit.crc[8:], "REPLY_CRC1", update_crc=False)
+            tx_state("REPLY_CRC1", crc_unit.crc[:8], "HUNT", update_crc=False)
         return m

@@ -7,14 +7,14 @@ bit) and wrapped per board by :class:`sst_hw.boards.BoardTop`.
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Module, Mux, Shape, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from sst_hw.host.client import DeviceInfo
-from sst_hw.rtl._util import check_int
-from sst_hw.link.frames import DEFAULT_TIMEOUT_BITS, FrameProtocol, payload_fields
-from sst_hw.link.uart import UARTRx, UARTTx
+from sst_hw.link.frames import FrameProtocol, payload_fields
+from sst_hw.link.uart import MAX_DIVISOR, MIN_DIVISOR, UARTRx, UARTTx
+from sst_hw.link.wire import DEFAULT_TIMEOUT_BITS, TIMEOUT_BITS_RANGE, DeviceInfo
+from sst_hw.rtl._util import CheckedComponent, check_int
 
 __all__ = ["InferenceTop", "core_info", "stream_payload_shape"]
 
@@ -32,11 +32,10 @@ def core_info(network, core, **kwargs) -> DeviceInfo:
     shape = stream_payload_shape(core, "o")
     name, _ = payload_fields(shape)
     width = (shape if name is None else shape[name].shape)
-    from amaranth.hdl import Shape
     return DeviceInfo.from_network(network, logit_width=Shape.cast(width).width, **kwargs)
 
 
-class InferenceTop(wiring.Component):
+class InferenceTop(CheckedComponent):
     """The board-independent top level: ``rx`` -> UARTRx -> FrameProtocol -> core
     -> FrameProtocol -> UARTTx -> ``tx``.
 
@@ -54,7 +53,8 @@ class InferenceTop(wiring.Component):
     divisor : int
         Clock cycles per UART bit (:func:`~sst_hw.link.uart.uart_divisor`).
     timeout_bits : int
-        Idle bit-times that end a partial frame, 16..65535.
+        Idle bit-times that end a partial frame, in
+        :data:`~sst_hw.link.wire.TIMEOUT_BITS_RANGE`.
     blink_hz : float
         Heartbeat LED rate.
 
@@ -72,22 +72,10 @@ class InferenceTop(wiring.Component):
         On for 250 ms after each error reply.
     """
 
-    def __init__(self, core, info: DeviceInfo, *, clk_hz: int, divisor: int,
-                 timeout_bits: int = DEFAULT_TIMEOUT_BITS, blink_hz: float = 1.0):
-        try:
-            self._setup(core, info, clk_hz, divisor, timeout_bits, blink_hz)
-        except (TypeError, ValueError):
-            self._MustUse__silence = True    # a refused top is not an unused one
-            raise
-        super().__init__({
-            "rx": In(1, init=1),
-            "tx": Out(1, init=1),
-            "led_alive": Out(1),
-            "led_busy": Out(1),
-            "led_error": Out(1),
-        })
-
-    def _setup(self, core, info, clk_hz, divisor, timeout_bits, blink_hz):
+    @classmethod
+    def check(cls, core, info: DeviceInfo, *, clk_hz: int, divisor: int,
+              timeout_bits: int = DEFAULT_TIMEOUT_BITS, blink_hz: float = 1.0) -> dict:
+        # Checked before the top exists: a refused top is never constructed.
         members = getattr(core, "signature", wiring.Signature({})).members
         for name in ("i", "o"):
             if name not in members:
@@ -98,18 +86,27 @@ class InferenceTop(wiring.Component):
             raise ValueError(f"core has ports {', '.join(map(repr, extra))} besides 'i' and "
                              f"'o' (e.g. the code 'load' stream of memory='spram'); the UART "
                              f"front end drives only 'i' and 'o'")
-        self.core = core
-        self.clk_hz = check_int("clk_hz", clk_hz)
-        self.divisor = check_int("divisor", divisor, 4, 0xFFFF)
-        self.timeout_bits = check_int("timeout_bits", timeout_bits, 16, 0xFFFF)
+        clk_hz = check_int("clk_hz", clk_hz)
+        divisor = check_int("divisor", divisor, MIN_DIVISOR, MAX_DIVISOR)
+        timeout_bits = check_int("timeout_bits", timeout_bits, *TIMEOUT_BITS_RANGE)
         if not blink_hz > 0:
             raise ValueError(f"blink_hz must be positive, not {blink_hz!r}")
-        self.blink_hz = blink_hz
-        self.info = info.replace(clk_hz=self.clk_hz, divisor=self.divisor,
-                                 timeout_bits=self.timeout_bits)
-        self.protocol = FrameProtocol(self.info, stream_payload_shape(core, "i"),
-                                      stream_payload_shape(core, "o"),
-                                      timeout_cycles=self.timeout_bits * self.divisor)
+        info = info.replace(clk_hz=clk_hz, divisor=divisor, timeout_bits=timeout_bits)
+        protocol = FrameProtocol(info, stream_payload_shape(core, "i"),
+                                 stream_payload_shape(core, "o"),
+                                 timeout_cycles=timeout_bits * divisor)
+        return {"core": core, "clk_hz": clk_hz, "divisor": divisor,
+                "timeout_bits": timeout_bits, "blink_hz": blink_hz, "info": info,
+                "protocol": protocol}
+
+    def __init__(self, *args, **kwargs):   # the arguments of check(), already checked
+        super().__init__({
+            "rx": In(1, init=1),
+            "tx": Out(1, init=1),
+            "led_alive": Out(1),
+            "led_busy": Out(1),
+            "led_error": Out(1),
+        })
 
     def elaborate(self, platform):
         m = Module()

@@ -13,14 +13,13 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.cdc import FFSynchronizer
 from amaranth.lib.wiring import In, Out
 
+from sst_hw.link.wire import MAX_DIVISOR
 from sst_hw.rtl._util import check_int
 
 __all__ = ["UARTRx", "UARTTx", "uart_divisor", "MIN_DIVISOR", "MAX_DIVISOR", "BAUD_TOLERANCE"]
 
 #: Fewest clock cycles per bit the receiver handles (it samples at mid-bit).
 MIN_DIVISOR = 4
-#: Most clock cycles per bit (the divisor is reported as 16 bits by the protocol).
-MAX_DIVISOR = 0xFFFF
 #: Largest relative baud error :func:`uart_divisor` accepts (2 %: the far end may be off
 #: by as much again before the 10th bit is sampled outside its cell).
 BAUD_TOLERANCE = 0.02

@@ -1,15 +1,20 @@
 """From a golden :class:`~sst_hw.format.golden.Network` to the numbers of its network core.
 
-Pure Python and NumPy (no Amaranth): everything the :class:`SSTNetwork
-<sst_hw.core.network.SSTNetwork>` generator, the ``sst-hw compile`` command and
-the tests must agree on.
+Pure Python and NumPy, and Amaranth layouts as descriptions (no component is
+built): everything the :class:`SSTNetwork <sst_hw.core.network.SSTNetwork>`
+generator, the emitter (:mod:`sst_hw.emit.network`), the ``sst-hw compile``
+command and the tests must agree on. The plan comes first; the core takes it
+and only builds hardware.
 
 * :func:`plan_network` checks a model against the core's parameters (PE,
-  SIMD, memory kind, requantization mode) and returns a :class:`NetPlan`:
-  the engine's formats, each layer's schedule, memory shapes.
+  SIMD, memory kind, requantization mode, the engine's options) and returns
+  a :class:`NetPlan`: the engine's parameters
+  (:class:`~sst_hw.plan.engine.SSTParams`, which give its latency and
+  accumulator width), each layer's schedule, memory shapes, stream layouts.
 * :meth:`NetPlan.code_image` is the code memory: one word per engine beat,
-  ``PE*SIMD*B`` bits laid out like the engine's ``code`` field (PE ``p``,
-  subvector ``s`` at bit ``((p*SIMD)+s)*B``). Layers are concatenated in
+  ``PE*SIMD*B`` bits laid out like the engine's ``code`` field
+  (:meth:`SSTParams.code_word <sst_hw.plan.engine.EngineParams.code_word>`:
+  PE ``p``, subvector ``s`` at bit ``((p*SIMD)+s)*B``). Layers are concatenated in
   order; within a layer, row group ``g`` (rows ``g*PE .. g*PE+PE-1``) takes
   ``Sb = ceil(S/SIMD)`` consecutive words, beat ``b`` holding subvectors
   ``b*SIMD .. b*SIMD+SIMD-1`` of those rows. Rows beyond ``out_features``
@@ -36,25 +41,34 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from amaranth.hdl import signed, unsigned
+from amaranth.lib import data, stream, wiring
 
-from sst_hw.format import arith, limits
+from sst_hw.format import arith
 from sst_hw.format.codebook import Codebook
 from sst_hw.format.golden import Network
+from sst_hw.format.limits import check_bool, check_choice
+from sst_hw.plan.engine import CODE_BIT_LAYOUT, SSTParams
 
-__all__ = ["MEMORIES", "REQUANT_MODES", "REQUANT_LATENCY", "LayerPlan", "NetPlan",
-           "plan_network", "block_count", "BRAM_CONFIGS", "SPRAM_WORDS", "SPRAM_WIDTH",
-           "CapacityError", "engine_act_format"]
+__all__ = ["MEMORIES", "REQUANT_MODES", "REQUANT_LATENCY", "SERIALISER_LATENCY", "CLASS_BEAT",
+           "LAYER_SWITCH", "LayerPlan", "NetPlan", "plan_network", "block_count",
+           "BRAM_CONFIGS", "SPRAM_WORDS", "SPRAM_WIDTH", "CapacityError", "engine_act_format"]
 
 #: Where the code memory lives.
 MEMORIES = ("bram", "spram")
 #: Requantization modes: chosen from the model, multiplier-free, or with a multiplier.
 REQUANT_MODES = ("auto", "shift", "mult")
 #: Cycles from a serialised accumulator to its activation written in the
-#: buffer: parameter read, parameter register, multiply, add/shift/clamp.
+#: buffer: parameter read, parameter register, multiply, add/shift/clamp
+#: (the :class:`~sst_hw.core.requant.Requantizer`'s pipeline).
 REQUANT_LATENCY = 4
-#: Cycles the network core adds around the engine for a group of rows: the
-#: serialiser register (1) before the PE values, and the layer switch (1).
+#: Cycles the serialiser register adds before the PE values of a row group.
 SERIALISER_LATENCY = 1
+#: Cycles from a hidden layer's last activation written to the next layer's
+#: first read (0: the next layer reads the cycle after the last write).
+LAYER_SWITCH = 0
+#: Cycles of the class beat that follows the logits.
+CLASS_BEAT = 1
 #: Words and width of one iCE40 UP5K SPRAM (SB_SPRAM256KA).
 SPRAM_WORDS = 16384
 SPRAM_WIDTH = 16
@@ -75,17 +89,6 @@ def _cdiv(a: int, b: int) -> int:
 
 def _clog2(x: int) -> int:
     return max(0, (int(x) - 1).bit_length())
-
-
-def _check_int(name, value, lo, hi=None):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer, not {value!r}")
-    if value < lo or (hi is not None and value > hi):
-        what = f"an integer >= {lo}" if hi is None else f"an integer in {lo}..{hi}"
-        if lo == 1 and hi is None:
-            what = "a positive integer"
-        raise ValueError(f"{name} must be {what}, not {value}")
-    return int(value)
 
 
 def block_count(width: int, depth: int, family: str) -> int:
@@ -124,7 +127,7 @@ class LayerPlan:
         ``T = max(Sb, PE, L)``: cycles between the first beats of two row
         groups (the requantization serialiser takes PE cycles per group; the
         engine, with a two-row output queue, never stalls when groups are at
-        least its latency ``L`` apart).
+        least its latency ``L`` apart), in clock cycles.
     code_base : int
         First word of the layer in the code memory.
     param_base : int
@@ -162,22 +165,57 @@ class LayerPlan:
 class NetPlan:
     """Everything derived from a model for the network core (see the module doc).
 
-    Build with :func:`plan_network`.
+    Build with :func:`plan_network`. :attr:`engine` holds the engine's
+    parameters; the engine's figures read through it (``pe``, ``simd``,
+    ``codebook``, ``act_width``, ``acc_width``, ``engine_latency``).
     """
 
     network: Network = field(repr=False)
-    pe: int
-    simd: int
     memory: str
     requant: str
-    engine_latency: int
-    codebook: Codebook
-    act_width: int
-    act_signed: bool
-    acc_width: int
-    max_row_len: int
+    engine: SSTParams
     layers: tuple
     mem_reg: bool = True
+
+    # -- the engine ------------------------------------------------------------------
+
+    @property
+    def pe(self) -> int:
+        return self.engine.pe
+
+    @property
+    def simd(self) -> int:
+        return self.engine.simd
+
+    @property
+    def codebook(self) -> Codebook:
+        return self.engine.codebook
+
+    @property
+    def act_width(self) -> int:
+        """A: bits of the engine's activations (:func:`engine_act_format`)."""
+        return self.engine.act_width
+
+    @property
+    def act_signed(self) -> bool:
+        return self.engine.act_signed
+
+    @property
+    def acc_width(self) -> int:
+        """W: bits of the engine's accumulators (:attr:`SSTParams.acc_width
+        <sst_hw.plan.engine.SSTParams.acc_width>`, rows of :attr:`max_row_len`)."""
+        return self.engine.acc_width
+
+    @property
+    def max_row_len(self) -> int:
+        """The widest layer's input, in weights."""
+        return self.engine.max_row_len
+
+    @property
+    def engine_latency(self) -> int:
+        """L: the engine's latency, in clock cycles (:attr:`SSTParams.latency
+        <sst_hw.plan.engine.EngineParams.latency>`)."""
+        return self.engine.latency
 
     # -- formats ---------------------------------------------------------------------
 
@@ -212,6 +250,54 @@ class NetPlan:
     def hidden(self) -> tuple:
         return self.layers[:-1]
 
+    # -- streams -----------------------------------------------------------------------
+
+    @property
+    def in_layout(self) -> data.StructLayout:
+        """Payload of the input stream ``i``: ``data``, one input feature of
+        ``input_width`` bits (signed as ``input_signed``)."""
+        shape = signed(self.input_width) if self.input_signed else unsigned(self.input_width)
+        return data.StructLayout({"data": shape})
+
+    @property
+    def out_layout(self) -> data.StructLayout:
+        """Payload of the output stream ``o``: ``data`` (:attr:`out_width` bits,
+        signed: a logit, or the class index), ``last`` (1 bit: the class beat)."""
+        return data.StructLayout({"data": signed(self.out_width), "last": 1})
+
+    @property
+    def load_layout(self) -> data.StructLayout | None:
+        """Payload of the ``load`` stream (spram only, else None): one code
+        memory word of :attr:`code_word_bits` bits."""
+        if self.memory != "spram":
+            return None
+        return data.StructLayout({"data": unsigned(self.code_word_bits)})
+
+    @property
+    def signature(self) -> wiring.Signature:
+        """The core's interface: streams ``i``, ``o`` and, in spram mode, ``load``."""
+        members = {"i": wiring.In(stream.Signature(self.in_layout)),
+                   "o": wiring.Out(stream.Signature(self.out_layout))}
+        if self.load_layout is not None:
+            members["load"] = wiring.In(stream.Signature(self.load_layout))
+        return wiring.Signature(members)
+
+    @property
+    def params(self) -> dict:
+        """JSON-ready parameters of the core (the sidecar's ``parameters``)."""
+        e = self.engine
+        return {
+            "pe": self.pe, "simd": self.simd, "memory": self.memory, "requant": self.requant,
+            "n": e.n, "k": e.k, "variant": e.variant, "assignment": e.assignment,
+            "code_bits": e.code_bits, "act_width": self.act_width,
+            "act_signed": self.act_signed, "acc_width": self.acc_width,
+            "max_row_len": self.max_row_len, "input_width": self.input_width,
+            "input_signed": self.input_signed, "input_features": self.input_features,
+            "classes": self.classes, "out_width": self.out_width, "rom": e.rom,
+            "select_reg": e.select_reg, "tree_stage_levels": e.tree_stage_levels,
+            "mem_reg": self.mem_reg, "engine_latency": self.engine_latency,
+        }
+
     # -- code memory -------------------------------------------------------------------
 
     @property
@@ -233,21 +319,26 @@ class NetPlan:
         """Bits of the model's codes alone (no padding)."""
         return sum(l.codes.size for l in self.network.layers) * self.codebook.bits
 
+    @property
+    def code_layout_text(self) -> str:
+        """How a code memory word is laid out, in words (the sidecar's
+        ``memory.code.layout``)."""
+        return (f"word = one engine beat: {CODE_BIT_LAYOUT}; layers in order, groups of PE "
+                f"rows, Sb words per group; padding = zero_code")
+
     def code_image(self) -> list:
-        """The code memory, one Python int per word (see the module doc)."""
-        cb, pe, simd, B = self.codebook, self.pe, self.simd, self.codebook.bits
+        """The code memory, one Python int per word (see the module doc), each
+        packed by the engine's own code-field layout (:meth:`SSTParams.code_word
+        <sst_hw.plan.engine.EngineParams.code_word>`)."""
+        cb, pe, simd = self.codebook, self.pe, self.simd
         words = []
         for lp, layer in zip(self.layers, self.network.layers):
             S, Sb, G = lp.subvectors, lp.beats, lp.groups
             grid = np.full((G * pe, Sb * simd), cb.zero_code, np.int64)
             grid[:lp.out_features, :S] = layer.codes
             # word (g, b): PE p, subvector s -> grid[g*pe + p, b*simd + s]
-            blk = grid.reshape(G, pe, Sb, simd).transpose(0, 2, 1, 3).reshape(G * Sb, pe * simd)
-            for row in blk:
-                w = 0
-                for i, c in enumerate(row.tolist()):
-                    w |= c << (i * B)
-                words.append(w)
+            blk = grid.reshape(G, pe, Sb, simd).transpose(0, 2, 1, 3)
+            words += [self.engine.code_word(w) for w in blk.reshape(G * Sb, pe, simd).tolist()]
         return words
 
     # -- requantization table ----------------------------------------------------------------
@@ -310,14 +401,29 @@ class NetPlan:
 
     # -- timing -----------------------------------------------------------------------------
 
+    def _layer_terms(self, last: bool) -> tuple:
+        """The addends of one layer's cycles, in order: ``(symbol, term)`` where
+        ``term(lp)`` gives the addend of layer ``lp`` as ``(text, cycles)``.
+        :meth:`layer_cycles`, :meth:`cycles`, :meth:`formula_text` and
+        :meth:`formula` all read these."""
+        r = int(self.mem_reg)
+        L = self.engine_latency
+        # The core's constants: the serialiser register, then the requantizer
+        # and the layer switch (hidden layer) or the class beat (last layer).
+        c = SERIALISER_LATENCY + (CLASS_BEAT if last else REQUANT_LATENCY + LAYER_SWITCH)
+        return (("(G-1)*T", lambda lp: (f"({lp.groups}-1)*{lp.period}",
+                                        (lp.groups - 1) * lp.period)),
+                ("Sb", lambda lp: (str(lp.beats), lp.beats)),
+                (str(r), lambda lp: (str(r), r)),
+                ("L", lambda lp: (str(L), L)),
+                ("PE", lambda lp: (str(self.pe), self.pe)),
+                (str(c), lambda lp: (str(c), c)))
+
     def layer_cycles(self, lp: LayerPlan) -> int:
         """Cycles of one layer, from its first code-memory read to the first
-        read of the next layer (hidden layer) or to the class beat (last layer)."""
-        base = ((lp.groups - 1) * lp.period + lp.beats + int(self.mem_reg)
-                + self.engine_latency + self.pe)
-        if lp.last:
-            return base + SERIALISER_LATENCY
-        return base + SERIALISER_LATENCY + REQUANT_LATENCY
+        read of the next layer (hidden layer) or to the cycle its class beat
+        is accepted (last layer)."""
+        return sum(term(lp)[1] for _, term in self._layer_terms(lp.last))
 
     def cycles(self) -> int:
         """Clock cycles per inference, when the input arrives back to back and
@@ -334,22 +440,19 @@ class NetPlan:
         switch (0: the next layer reads the cycle after the last write) for a
         hidden layer; the serialiser (1) and the class beat (1) for the last.
         """
-        return self.input_features + sum(self.layer_cycles(lp) for lp in self.layers) + 1
+        return self.input_features + sum(self.layer_cycles(lp) for lp in self.layers)
 
     def formula_text(self) -> str:
         """The symbolic formula of :meth:`cycles`."""
-        r = int(self.mem_reg)
-        return (f"F0 + sum_hidden[(G-1)*T + Sb + {r} + L + PE + "
-                f"{SERIALISER_LATENCY + REQUANT_LATENCY}] + (G-1)*T + Sb + {r} + L + PE + "
-                f"{SERIALISER_LATENCY + 1}")
+        def layer(last):
+            return " + ".join(symbol for symbol, _ in self._layer_terms(last))
+        return f"F0 + sum_hidden[{layer(False)}] + {layer(True)}"
 
     def formula(self) -> str:
         """:meth:`cycles` as text, with this model's numbers."""
         terms = [f"F0={self.input_features}"]
         for lp in self.layers:
-            extra = SERIALISER_LATENCY + (1 if lp.last else REQUANT_LATENCY)
-            terms.append(f"({lp.groups}-1)*{lp.period}+{lp.beats}+{int(self.mem_reg)}"
-                         f"+{self.engine_latency}+{self.pe}+{extra}")
+            terms.append("+".join(term(lp)[0] for _, term in self._layer_terms(lp.last)))
         return " + ".join(terms) + f" = {self.cycles()}"
 
     @property
@@ -449,8 +552,13 @@ def spram_blocks(width: int, depth: int) -> int:
 
 
 def plan_network(network: Network, *, pe: int = 4, simd: int = 2, memory: str = "bram",
-                 requant: str = "auto", engine_latency: int, mem_reg: bool = True) -> NetPlan:
+                 requant: str = "auto", rom: str = "auto", select_reg: bool = False,
+                 tree_stage_levels: int = 1, mem_reg: bool = True) -> NetPlan:
     """Check ``network`` against the core's parameters and lay it out.
+
+    Takes the parameters of :class:`~sst_hw.core.network.SSTNetwork` (the
+    core then only builds the hardware of this plan); every check of them is
+    here, with no component built.
 
     Parameters
     ----------
@@ -465,23 +573,25 @@ def plan_network(network: Network, *, pe: int = 4, simd: int = 2, memory: str = 
         ``"shift"`` (multiplier-free; every hidden ``M_r`` must be 1),
         ``"mult"`` (16-bit multiplier) or ``"auto"`` (shift when the model
         allows it).
-    engine_latency : int
-        The engine's latency ``L`` in cycles (``SSTEngine.latency``).
+    rom, select_reg, tree_stage_levels :
+        The engine's (:class:`~sst_hw.plan.engine.SSTParams`; the engine
+        has its decode register and an output queue of 2 rows).
     mem_reg : bool
         Whether a register stage sits between the memories and the engine.
     """
     if not isinstance(network, Network):
         raise TypeError(f"network must be a Network, not {type(network).__name__}")
-    pe = limits.check_size("pe", pe, limits.PE)
-    simd = limits.check_size("simd", simd, limits.SIMD)
-    limits.check_lanes(pe, simd)
-    if memory not in MEMORIES:
-        raise ValueError(f"memory must be one of {', '.join(MEMORIES)}, not {memory!r}")
-    if requant not in REQUANT_MODES:
-        raise ValueError(f"requant must be one of {', '.join(REQUANT_MODES)}, not {requant!r}")
-    engine_latency = _check_int("engine_latency", engine_latency, 1)
+    check_choice("memory", memory, MEMORIES)
+    check_choice("requant", requant, REQUANT_MODES)
+    mem_reg = check_bool("mem_reg", mem_reg)
     layers = network.layers
     cb = layers[0].codebook
+    act_width, act_signed = engine_act_format(network.input_formats())
+    engine = SSTParams(cb.n, cb.k, cb.variant, cb.assignment, pe=pe, simd=simd,
+                       act_width=act_width, act_signed=act_signed,
+                       max_row_len=max(l.in_features for l in layers), rom=rom,
+                       select_reg=select_reg, tree_stage_levels=tree_stage_levels, out_depth=2)
+    pe, simd = engine.pe, engine.simd
     for i, layer in enumerate(layers[1:], 1):
         if layer.codebook != cb:
             raise ValueError(f"every layer must use the same codebook for one engine: layer 0 "
@@ -494,11 +604,6 @@ def plan_network(network: Network, *, pe: int = 4, simd: int = 2, memory: str = 
         r = int(np.flatnonzero(l.mult != 1)[0])
         raise ValueError(f"requant 'shift' needs every multiplier M_r = 1, but layer {i} row "
                          f"{r} has M = {int(l.mult[r])} (use requant 'mult' or 'auto')")
-    act_width, act_signed = engine_act_format(network.input_formats())
-    max_row_len = max(l.in_features for l in layers)
-    acc_w = max(2, arith.acc_width(max_row_len, cb.n, cb.k, act_width, act_signed))
-    if acc_w > 64:
-        raise ValueError(f"accumulators of {acc_w} bits exceed 64 bits")
     plans = []
     code_base = param_base = 0
     last = len(layers) - 1
@@ -506,7 +611,7 @@ def plan_network(network: Network, *, pe: int = 4, simd: int = 2, memory: str = 
         S = layer.subvectors
         Sb = _cdiv(S, simd)
         G = _cdiv(layer.out_features, pe)
-        T = max(Sb, pe, engine_latency)
+        T = max(Sb, pe, engine.latency)
         lo, hi = layer.out_range
         plans.append(LayerPlan(i, layer.in_features, layer.out_features, S, Sb, G, T,
                                code_base, param_base, layer.shift, layer.relu, lo, hi,
@@ -514,5 +619,4 @@ def plan_network(network: Network, *, pe: int = 4, simd: int = 2, memory: str = 
         code_base += G * Sb
         if i != last:
             param_base += G * pe
-    return NetPlan(network, pe, simd, memory, requant, engine_latency, cb, act_width,
-                   act_signed, acc_w, max_row_len, tuple(plans), bool(mem_reg))
+    return NetPlan(network, memory, requant, engine, tuple(plans), mem_reg)

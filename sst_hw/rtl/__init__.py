@@ -1,8 +1,8 @@
-"""Amaranth RTL of the SST engine (DESIGN.md section 3).
+"""Amaranth RTL of the SST engine (docs/architecture.md, "Hardware architecture").
 
 Components, one per module: :class:`CodeDecoder`, :class:`SignSelectLane`,
 :class:`AdderTree`, :class:`AccumulatorBank` and :class:`SSTEngine`, which
-composes them; :mod:`.emit` writes an engine's Verilog and JSON sidecar.
+composes them; :mod:`sst_hw.emit.engine` writes an engine's Verilog and JSON sidecar.
 The dense baselines of the same interface, :class:`DenseIntEngine` (with
 :class:`LUTMultiplier`) and :class:`DenseTernaryEngine`, are in
 :mod:`.dense_engine`.

@@ -1,71 +1,47 @@
-"""Parameter checks and width helpers shared by the RTL components.
+"""What the RTL components share: checking their parameters before they
+exist, and width helpers.
 
-Nothing here builds hardware; the functions check Python values and compute
-integer widths, so the components can state their errors the same way.
+:class:`CheckedComponent` is the base of every component here whose
+constructor can refuse its parameters. The checks themselves
+(:func:`check_int`, :func:`check_bool`, :func:`check_choice`) live in
+:mod:`sst_hw.format.limits` and are re-exported for the components.
 """
 
 from __future__ import annotations
 
+from amaranth.lib import wiring
+
 from sst_hw.format.arith import signed_width
+from sst_hw.format.limits import check_bool, check_choice, check_int
 
-__all__ = ["check_int", "check_bool", "check_choice", "clog2", "range_width", "mux_tree",
-           "checked_init"]
-
-
-def checked_init(init):
-    """Decorate a component's ``__init__``: when a parameter check raises, the
-    half-built object is marked so Amaranth does not also warn that it was
-    "created but never used"."""
-    import functools
-
-    @functools.wraps(init)
-    def wrapper(self, *args, **kwargs):
-        try:
-            init(self, *args, **kwargs)
-        except Exception:
-            self._MustUse__silence = True
-            raise
-    return wrapper
+__all__ = ["CheckedComponent", "check_int", "check_bool", "check_choice", "clog2",
+           "range_width", "mux_tree"]
 
 
-def check_int(name: str, value, lo: int = 1, hi: int | None = None) -> int:
-    """``value`` as an ``int`` in ``lo..hi``, or a ``TypeError``/``ValueError``
-    naming it, e.g. "pe must be a positive integer, not 0"."""
-    if lo == 1 and hi is None:
-        what = "a positive integer"
-    elif lo == 0 and hi is None:
-        what = "a non-negative integer"
-    elif hi is None:
-        what = f"an integer >= {lo}"
-    else:
-        what = f"an integer in {lo}..{hi}"
-    if isinstance(value, bool) or not isinstance(value, int):
-        # numpy integers are accepted as integers too.
-        try:
-            import numpy as np
-            if isinstance(value, np.integer) and not isinstance(value, np.bool_):
-                value = int(value)
-            else:
-                raise TypeError(f"{name} must be {what}, not {value!r}")
-        except ImportError:  # pragma: no cover - numpy is a dependency
-            raise TypeError(f"{name} must be {what}, not {value!r}") from None
-    if value < lo or (hi is not None and value > hi):
-        raise ValueError(f"{name} must be {what}, not {value}")
-    return int(value)
+class CheckedComponent(wiring.Component):
+    """A component whose parameters are all checked before it exists.
 
+    Amaranth warns about every elaboratable that is created and never
+    elaborated, and an object counts as created from ``__new__`` on: a
+    constructor that raised would leave one behind. So a subclass checks its
+    constructor's arguments in the class method :meth:`check` (same
+    signature as the constructor), which returns the checked values as a
+    dict of attributes or raises; ``__new__`` runs it before the object is
+    made and sets those attributes, and the subclass's ``__init__`` (which
+    receives the same arguments) only builds the interface from them. A
+    refused component is never constructed.
+    """
 
-def check_bool(name: str, value) -> bool:
-    """``value`` if it is a ``bool``, else a ``TypeError`` naming it."""
-    if not isinstance(value, bool):
-        raise TypeError(f"{name} must be True or False, not {value!r}")
-    return value
+    def __new__(cls, *args, src_loc_at: int = 0, **kwargs):
+        attrs = cls.check(*args, **kwargs)      # raises before anything exists
+        self = super().__new__(cls, src_loc_at=1 + src_loc_at)
+        vars(self).update(attrs)
+        return self
 
-
-def check_choice(name: str, value, choices) -> str:
-    """``value`` if it is one of ``choices``, else a ``ValueError`` listing them."""
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, not {value!r}")
-    return value
+    @classmethod
+    def check(cls, *args, **kwargs) -> dict:
+        """The checked attributes of a component of these arguments (or raise)."""
+        raise NotImplementedError
 
 
 def clog2(x: int) -> int:

@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 from amaranth.hdl import Module, Mux, ResetSignal, Signal, signed
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
-from sst_hw.rtl._util import check_bool, check_int, checked_init
+from sst_hw.plan.engine import ACC_LATENCY, acc_layout
+from sst_hw.rtl._util import CheckedComponent, check_bool, check_int
 
 __all__ = ["AccumulatorBank", "acc_layout"]
 
 
-def acc_layout(pe: int, acc_width: int) -> data.StructLayout:
-    """Payload of the engine's output stream: ``acc``, PE p at bits ``[p*W, (p+1)*W)``."""
-    return data.StructLayout({"acc": data.ArrayLayout(signed(acc_width), pe)})
-
-
-class AccumulatorBank(wiring.Component):
+class AccumulatorBank(CheckedComponent):
     """PE accumulators of W bits and a queue of finished rows.
 
     On each cycle with ``valid``, every PE adds ``addend[p] + cin[p]`` to its
@@ -31,8 +27,9 @@ class AccumulatorBank(wiring.Component):
     rows in flight and in the queue). ``o.payload`` is a register (through a
     ``depth``:1 multiplexer for ``depth > 1``); ``o.ready`` reaches no input.
 
-    Latency 1 cycle from a ``last`` beat to ``o.valid`` (queue empty);
-    throughput one beat per cycle, one row per ``o`` transfer.
+    Latency :data:`~sst_hw.plan.engine.ACC_LATENCY` = 1 cycle from a
+    ``last`` beat to ``o.valid`` (queue empty); throughput one beat per
+    cycle, one row per ``o`` transfer.
 
     Parameters
     ----------
@@ -62,16 +59,17 @@ class AccumulatorBank(wiring.Component):
         Rows in the queue.
     """
 
-    latency = 1
+    latency = ACC_LATENCY
 
-    @checked_init
-    def __init__(self, pe: int, in_width: int, acc_width: int, *, depth: int = 2,
-                 keep_control: bool = False):
-        self.pe = check_int("pe", pe)
-        self.in_width = check_int("in_width", in_width)
-        self.acc_width = check_int("acc_width", acc_width, 2)
-        self.depth = check_int("depth", depth)
-        self.keep_control = check_bool("keep_control", keep_control)
+    @classmethod
+    def check(cls, pe: int, in_width: int, acc_width: int, *, depth: int = 2,
+              keep_control: bool = False) -> dict:
+        return {"pe": check_int("pe", pe), "in_width": check_int("in_width", in_width),
+                "acc_width": check_int("acc_width", acc_width, 2),
+                "depth": check_int("depth", depth),
+                "keep_control": check_bool("keep_control", keep_control)}
+
+    def __init__(self, *args, **kwargs):   # the arguments of check(), already checked
         super().__init__({
             "valid": In(1),
             "last": In(1),

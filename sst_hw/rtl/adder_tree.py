@@ -3,20 +3,13 @@
 from __future__ import annotations
 
 from amaranth.hdl import Module, Signal, signed
-from amaranth.lib import data, wiring
+from amaranth.lib import data
 from amaranth.lib.wiring import In, Out
 
-from sst_hw.rtl._util import check_int, clog2, range_width, checked_init
+from sst_hw.plan.engine import tree_latency
+from sst_hw.rtl._util import CheckedComponent, check_int, clog2, range_width
 
 __all__ = ["AdderTree", "tree_latency", "tree_sum_width"]
-
-
-def tree_latency(count: int, stage_levels: int) -> int:
-    """Cycles through an :class:`AdderTree` of ``count`` terms."""
-    levels = clog2(count)
-    if levels == 0 or stage_levels == 0:
-        return 0
-    return -(-levels // stage_levels)
 
 
 def tree_sum_width(count: int, term_range: tuple, max_width: int) -> int:
@@ -26,7 +19,7 @@ def tree_sum_width(count: int, term_range: tuple, max_width: int) -> int:
     return range_width(count * lo, count * hi + count - 1, max_width)
 
 
-class AdderTree(wiring.Component):
+class AdderTree(CheckedComponent):
     """Sums ``count`` signed terms and ``count`` one-bit carries.
 
     Each two-input adder computes ``a + b + c`` with ``c`` the carry left over
@@ -42,7 +35,8 @@ class AdderTree(wiring.Component):
     Latency: a register after every ``stage_levels`` adder levels and after
     the last level, so ``ceil(levels / stage_levels)`` cycles with ``levels =
     ceil(log2(count))``; 0 cycles for ``stage_levels = 0`` (combinational) or
-    ``count = 1``. Throughput one sum per cycle; no enable.
+    ``count = 1`` (:func:`sst_hw.plan.engine.tree_latency`). Throughput one
+    sum per cycle; no enable.
 
     Parameters
     ----------
@@ -66,19 +60,21 @@ class AdderTree(wiring.Component):
         The carry still to be added.
     """
 
-    @checked_init
-    def __init__(self, count: int, term_range: tuple, max_width: int, *, stage_levels: int = 1):
-        self.count = check_int("count", count)
-        self.max_width = check_int("max_width", max_width, 2)
-        self.stage_levels = check_int("stage_levels", stage_levels, 0)
+    @classmethod
+    def check(cls, count: int, term_range: tuple, max_width: int, *,
+              stage_levels: int = 1) -> dict:
+        count = check_int("count", count)
+        max_width = check_int("max_width", max_width, 2)
+        stage_levels = check_int("stage_levels", stage_levels, 0)
         lo, hi = (int(v) for v in term_range)
         if lo > hi:
             raise ValueError(f"term_range must be (lo, hi) with lo <= hi, not {term_range!r}")
-        self.term_range = (lo, hi)
-        self.term_width = range_width(lo, hi)
-        self.levels = clog2(self.count)
-        self.latency = tree_latency(self.count, self.stage_levels)
-        self.sum_width = tree_sum_width(self.count, self.term_range, self.max_width)
+        return {"count": count, "max_width": max_width, "stage_levels": stage_levels,
+                "term_range": (lo, hi), "term_width": range_width(lo, hi),
+                "levels": clog2(count), "latency": tree_latency(count, stage_levels),
+                "sum_width": tree_sum_width(count, (lo, hi), max_width)}
+
+    def __init__(self, *args, **kwargs):   # the arguments of check(), already checked
         super().__init__({
             "terms": In(data.ArrayLayout(signed(self.term_width), self.count)),
             "cins": In(self.count),

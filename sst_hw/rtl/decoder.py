@@ -6,21 +6,16 @@ from dataclasses import dataclass
 
 import numpy as np
 from amaranth.hdl import Cat, Const, Module, Signal, unsigned
-from amaranth.lib import data, wiring
+from amaranth.lib import data
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from sst_hw.format.codebook import Codebook
-from sst_hw.rtl._util import check_bool, check_choice, check_int, checked_init, clog2
+from sst_hw.plan.engine import DECODE_LATENCY, MAX_ROM_BITS, ROM_STYLES, check_rom
+from sst_hw.rtl._util import CheckedComponent, check_bool, check_int, clog2
 
 __all__ = ["SlotPlan", "slot_plan", "slot_layout", "check_rom", "CodeDecoder", "ROM_STYLES",
            "MAX_ROM_BITS"]
-
-#: Where an ``enum`` decode ROM lives: left to synthesis, forced into LUTs, or
-#: forced into block RAM (a Yosys ``rom_style`` attribute).
-ROM_STYLES = ("auto", "logic", "block")
-#: Widest ``enum`` code with a decode ROM (2^16 rows per read port).
-MAX_ROM_BITS = 16
 
 
 @dataclass(frozen=True)
@@ -67,19 +62,6 @@ def slot_plan(cb: Codebook) -> SlotPlan:
     return SlotPlan(tuple(base), tuple(span))
 
 
-def check_rom(codebook: Codebook, rom: str) -> str:
-    """``rom`` if it is a valid ROM style for ``codebook``, else a ``ValueError``."""
-    check_choice("rom", rom, ROM_STYLES)
-    if codebook.assignment == "direct" and rom != "auto":
-        raise ValueError(f"rom applies to enum codes only (direct codes are decoded by gates), "
-                         f"not {rom!r}")
-    if codebook.assignment == "enum" and codebook.bits > MAX_ROM_BITS:
-        raise ValueError(
-            f"the enum decode ROM of {codebook.describe_short()} would have 2^{codebook.bits} "
-            f"rows; at most 2^{MAX_ROM_BITS} are supported: use the direct assignment")
-    return rom
-
-
 def slot_layout(sel_bits: int) -> data.StructLayout:
     """One decoded slot: ``sel`` (``sel_bits``), ``neg`` (1 = negate), ``valid``."""
     return data.StructLayout({"sel": unsigned(sel_bits), "neg": 1, "valid": 1})
@@ -100,7 +82,7 @@ def rom_words(cb: Codebook, plan: SlotPlan) -> list:
     return [int(w) for w in words]
 
 
-class CodeDecoder(wiring.Component):
+class CodeDecoder(CheckedComponent):
     """Decodes ``count`` SST code words in parallel into K slots each.
 
     ``enum`` codes read a ROM (:class:`~amaranth.lib.memory.Memory` with one
@@ -110,9 +92,9 @@ class CodeDecoder(wiring.Component):
     value equals :attr:`Codebook.table <sst_hw.format.codebook.Codebook.table>`,
     with ``sel = pos - plan.base[i]``.
 
-    Latency 1 cycle (2 with ``extra_reg``), throughput one set of codes per
-    cycle; there is no enable: the outputs follow the inputs of the cycle
-    before (two before).
+    Latency :data:`~sst_hw.plan.engine.DECODE_LATENCY` = 1 cycle (2 with
+    ``extra_reg``), throughput one set of codes per cycle; there is no
+    enable: the outputs follow the inputs of the cycle before (two before).
 
     Parameters
     ----------
@@ -135,18 +117,21 @@ class CodeDecoder(wiring.Component):
         Decoded slots of each code, one cycle later; S = ``plan.sel_bits``.
     """
 
-    @checked_init
-    def __init__(self, codebook: Codebook, count: int = 1, *, rom: str = "auto",
-                 extra_reg: bool = False):
+    @classmethod
+    def check(cls, codebook: Codebook, count: int = 1, *, rom: str = "auto",
+              extra_reg: bool = False) -> dict:
         if not isinstance(codebook, Codebook):
             raise TypeError(f"codebook must be a Codebook, not {codebook!r}")
-        self.codebook = codebook
-        self.count = check_int("count", count)
-        self.rom = check_rom(codebook, rom)
-        self.extra_reg = check_bool("extra_reg", extra_reg)
-        self.latency = 1 + int(self.extra_reg)
-        self.plan = slot_plan(codebook)
-        self.slot_shape = slot_layout(self.plan.sel_bits)
+        count = check_int("count", count)
+        rom = check_rom(codebook, rom)
+        extra_reg = check_bool("extra_reg", extra_reg)
+        plan = slot_plan(codebook)
+        return {"codebook": codebook, "count": count, "rom": rom, "extra_reg": extra_reg,
+                "latency": DECODE_LATENCY + int(extra_reg), "plan": plan,
+                "slot_shape": slot_layout(plan.sel_bits)}
+
+    def __init__(self, *args, **kwargs):   # the arguments of check(), already checked
+        codebook = self.codebook
         super().__init__({
             "codes": In(data.ArrayLayout(unsigned(codebook.bits), self.count)),
             "slots": Out(data.ArrayLayout(data.ArrayLayout(self.slot_shape, codebook.k),

@@ -1,33 +1,30 @@
-"""Dense baseline engines (issue #7): int8 multiply-accumulate and 2-bit ternary.
+"""Dense baseline engines: int8 multiply-accumulate and 2-bit ternary.
 
 They exist to be compared side by side with :class:`~.engine.SSTEngine`, so
-they have exactly its stream interface (:func:`~.engine.input_layout`,
-:func:`~.accumulator.acc_layout`, registered ``i.ready``, an output queue of
+they have exactly its stream interface (:func:`~sst_hw.plan.engine.input_layout`,
+:func:`~sst_hw.plan.engine.acc_layout`, registered ``i.ready``, an output queue of
 ``out_depth`` rows), its latency definition and its accumulator width rule
 (the worst case over ``max_row_len`` weights can never wrap), and they reuse
 its :class:`~.adder_tree.AdderTree` and :class:`~.accumulator.AccumulatorBank`.
 Only the weights differ: every weight is stored (no sparsity), as
-:mod:`sst_hw.format.dense` formats pack them.
+:mod:`sst_hw.format.dense` formats pack them. Their parameters and figures
+are :class:`~sst_hw.plan.engine.DenseIntParams` and
+:class:`~sst_hw.plan.engine.DenseTernaryParams`.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Shape, Signal, signed
-from amaranth.lib import wiring
+from amaranth.hdl import Cat, Module, Signal, signed
 
-from sst_hw.format.arith import act_range, dense_acc_range, product_range, signed_width
-from sst_hw.format.dense import KINDS, WeightFormat
-from sst_hw.rtl._util import check_int, checked_init, range_width
-from sst_hw.rtl.accumulator import AccumulatorBank, acc_layout
-from sst_hw.rtl.adder_tree import tree_latency
-from sst_hw.rtl.engine import DEFAULT_MAX_ROW_LEN, MAX_ACC_WIDTH, input_layout
+from sst_hw.format.arith import act_range, product_range
+from sst_hw.format.dense import KINDS
+from sst_hw.plan.engine import DenseIntParams, DenseTernaryParams
+from sst_hw.rtl._util import range_width
 from sst_hw.rtl.lane import term_range
 from sst_hw.rtl.multiplier import LUTMultiplier, product_shape
 from sst_hw.rtl.row_pipeline import (
-    DEFAULT_FANOUT,
-    check_common_params,
+    EngineComponent,
     delay_flags,
-    engine_members,
     pe_groups,
     broadcast_registers,
     row_flow_control,
@@ -39,48 +36,11 @@ __all__ = ["DenseIntEngine", "DenseTernaryEngine", "dense_engine", "DENSE_KINDS"
 DENSE_KINDS = KINDS
 
 
-class _DenseEngine(wiring.Component):
-    """Shared by both dense engines: parameters, flow control, the input
-    registers, the adder trees and the accumulators. A subclass supplies
-    :meth:`_terms`, one registered term (and carry) per weight."""
-
-    #: Pipeline stages between the input register and the adder trees.
-    _term_stages = 1
-
-    def _setup(self, fmt: WeightFormat, *, pe, simd, act_width, act_signed, max_row_len,
-               tree_stage_levels, out_depth, fanout):
-        self.weights = fmt
-        self.kind = fmt.kind
-        self.n = fmt.n
-        check_common_params(self, pe=pe, simd=simd, act_width=act_width,
-                            act_signed=act_signed, max_row_len=max_row_len,
-                            tree_stage_levels=tree_stage_levels, out_depth=out_depth,
-                            fanout=fanout)
-
-        self.acc_range = dense_acc_range(self.max_row_len, fmt.weight_range, self.act_width,
-                                         self.act_signed)
-        self.acc_width = max(2, signed_width(*self.acc_range))
-        if self.acc_width > MAX_ACC_WIDTH:
-            raise ValueError(f"accumulators of {self.acc_width} bits (max_row_len "
-                             f"{self.max_row_len}) exceed the {MAX_ACC_WIDTH}-bit limit")
-        self.act_shape = signed(self.act_width) if self.act_signed else Shape(self.act_width)
-        self._terms_per_pe = self.simd * self.n
-        self._tree_latency = tree_latency(self._terms_per_pe, self.tree_stage_levels)
-        self.latency = 1 + self._term_stages + self._tree_latency + AccumulatorBank.latency
-        self.in_layout = input_layout(self.n, self.simd, self.pe, self.act_shape, fmt.code_bits)
-        self.out_layout = acc_layout(self.pe, self.acc_width)
-        super().__init__(engine_members(self.in_layout, self.out_layout))
-
-    @property
-    def code_bits(self) -> int:
-        """B: bits per code word (N weights)."""
-        return self.weights.code_bits
-
-    def _common_params(self) -> dict:
-        return {"pe": self.pe, "simd": self.simd, "act_width": self.act_width,
-                "act_signed": self.act_signed, "max_row_len": self.max_row_len,
-                "tree_stage_levels": self.tree_stage_levels, "out_depth": self.out_depth,
-                "fanout": self.fanout}
+class _DenseEngine(EngineComponent):
+    """Shared by both dense engines: flow control, the input registers, the
+    adder trees and the accumulators. A subclass supplies :meth:`_terms`, one
+    registered term (and carry) per weight, ``config.multiply_stages``
+    registers after the input register."""
 
     def _term_range(self) -> tuple[int, int]:
         raise NotImplementedError
@@ -104,10 +64,10 @@ class _DenseEngine(wiring.Component):
         m.d.sync += [code.eq(self.i.p.code), valid.eq(accept), last.eq(close)]
 
         terms, cins = self._terms(m, acts, code)
-        valid, last = delay_flags(m, valid, last, self._term_stages, "term")
+        valid, last = delay_flags(m, valid, last, self.multiply_stages, "term")
         trees_into_accumulators(m, terms, cins, self._term_range(), self.acc_width,
                                 stage_levels=self.tree_stage_levels, valid=valid, last=last,
-                                tree_latency=self._tree_latency, depth=self.out_depth,
+                                tree_latency=self.tree_latency, depth=self.out_depth,
                                 o=self.o, groups=groups)
         return m
 
@@ -179,27 +139,14 @@ class DenseIntEngine(_DenseEngine):
     o : ``Out(stream.Signature(acc_layout(pe, W)))``
     """
 
-    _term_stages = 4
+    params_type = DenseIntParams
 
-    @checked_init
-    def __init__(self, n: int, *, weight_width: int = 8, dsp_mults: int | None = None,
-                 pe: int = 1, simd: int = 1, act_width: int = 8, act_signed: bool = False,
-                 max_row_len: int = DEFAULT_MAX_ROW_LEN, tree_stage_levels: int = 1,
-                 out_depth: int = 2, fanout: int = DEFAULT_FANOUT):
-        self.weight_width = check_int("weight_width", weight_width, 2, 16)
-        self._setup(WeightFormat("int8", n, self.weight_width), pe=pe, simd=simd,
-                    act_width=act_width, act_signed=act_signed, max_row_len=max_row_len,
-                    tree_stage_levels=tree_stage_levels, out_depth=out_depth, fanout=fanout)
-        self.mults = self.pe * self.simd * self.n
-        self.dsp_mults = (self.mults if dsp_mults is None
-                          else check_int("dsp_mults", dsp_mults, 0, self.mults))
-        self.product_shape = product_shape(signed(self.weight_width), self.act_shape)
-
-    @property
-    def params(self) -> dict:
-        """The constructor arguments, JSON-ready (the sidecar's ``parameters``)."""
-        return {"weights": self.kind, "n": self.n, "weight_width": self.weight_width,
-                "dsp_mults": self.dsp_mults, **self._common_params()}
+    @classmethod
+    def check(cls, *args, **kwargs) -> dict:
+        attrs = super().check(*args, **kwargs)
+        cfg = attrs["config"]
+        attrs["product_shape"] = product_shape(signed(cfg.weight_width), cfg.act_shape)
+        return attrs
 
     def _term_range(self):
         return product_range(self.weights.weight_range,
@@ -225,7 +172,9 @@ class DenseIntEngine(_DenseEngine):
                         m.d.sync += [xr.eq(x), wr.eq(w), r1.eq(xr * wr), r2.eq(r1),
                                      prod.eq(r2)]
                     else:
-                        mult = LUTMultiplier(self.act_shape, signed(ww), stages=3)
+                        # The product register makes the 4th multiply stage.
+                        mult = LUTMultiplier(self.act_shape, signed(ww),
+                                             stages=self.multiply_stages - 1)
                         m.submodules[f"mul_{idx}"] = mult
                         m.d.comb += [mult.a.eq(x), mult.b.eq(w)]
                         m.d.sync += prod.eq(mult.p)
@@ -269,19 +218,7 @@ class DenseTernaryEngine(_DenseEngine):
     o : ``Out(stream.Signature(acc_layout(pe, W)))``
     """
 
-    @checked_init
-    def __init__(self, n: int, *, pe: int = 1, simd: int = 1, act_width: int = 8,
-                 act_signed: bool = False, max_row_len: int = DEFAULT_MAX_ROW_LEN,
-                 tree_stage_levels: int = 1, out_depth: int = 2,
-                 fanout: int = DEFAULT_FANOUT):
-        self._setup(WeightFormat("ternary2", n), pe=pe, simd=simd, act_width=act_width,
-                    act_signed=act_signed, max_row_len=max_row_len,
-                    tree_stage_levels=tree_stage_levels, out_depth=out_depth, fanout=fanout)
-
-    @property
-    def params(self) -> dict:
-        """The constructor arguments, JSON-ready (the sidecar's ``parameters``)."""
-        return {"weights": self.kind, "n": self.n, **self._common_params()}
+    params_type = DenseTernaryParams
 
     def _term_range(self):
         return term_range(self.act_width, self.act_signed)

@@ -1,50 +1,30 @@
-"""``SSTEngine``: PE x SIMD sign-select lanes with accumulators, behind streams."""
+"""``SSTEngine``: PE x SIMD sign-select lanes with accumulators, behind streams.
+
+The engine's parameters and figures (W, latency, layouts) are
+:class:`~sst_hw.plan.engine.SSTParams`; this module only builds the hardware.
+"""
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Shape, Signal, signed, unsigned
-from amaranth.lib import data, wiring
+from amaranth.hdl import Cat, Module, Signal
 
-from sst_hw.format.arith import acc_range, signed_width
-from sst_hw.format.codebook import ASSIGNMENTS, VARIANTS, Codebook
-from sst_hw.rtl._util import check_bool, check_choice, checked_init
-from sst_hw.rtl.accumulator import AccumulatorBank, acc_layout
-from sst_hw.rtl.adder_tree import tree_latency
-from sst_hw.rtl.decoder import CodeDecoder, check_rom, slot_plan
+from sst_hw.format.limits import MAX_ACC_WIDTH
+from sst_hw.plan.engine import DEFAULT_MAX_ROW_LEN, SSTParams, input_layout
+from sst_hw.rtl.decoder import CodeDecoder, slot_plan
 from sst_hw.rtl.lane import SignSelectLane, term_range
 from sst_hw.rtl.row_pipeline import (
-    DEFAULT_FANOUT,
-    check_common_params,
+    EngineComponent,
     delay_flags,
-    engine_members,
     pe_groups,
     broadcast_registers,
     row_flow_control,
     trees_into_accumulators)
 
-__all__ = ["SSTEngine", "input_layout", "DEFAULT_MAX_ROW_LEN", "MAX_ACC_WIDTH"]
-
-#: Default longest row, in weights, the accumulators are sized for.
-DEFAULT_MAX_ROW_LEN = 1024
-#: Widest accumulator the generator builds.
-MAX_ACC_WIDTH = 64
+__all__ = ["SSTEngine", "engine_class", "engine_for", "input_layout", "DEFAULT_MAX_ROW_LEN",
+           "MAX_ACC_WIDTH"]
 
 
-def input_layout(n: int, simd: int, pe: int, act_shape, code_bits: int) -> data.StructLayout:
-    """Payload of the engine's input stream.
-
-    ``act``: SIMD subvectors of N activations, element j of subvector s at
-    bit ``((s*N)+j)*A``; ``code``: PE x SIMD codes, PE p / subvector s at bit
-    ``((p*SIMD)+s)*B`` of the field; ``last``: 1 bit.
-    """
-    return data.StructLayout({
-        "act": data.ArrayLayout(data.ArrayLayout(act_shape, n), simd),
-        "code": data.ArrayLayout(data.ArrayLayout(unsigned(code_bits), simd), pe),
-        "last": 1,
-    })
-
-
-class SSTEngine(wiring.Component):
+class SSTEngine(EngineComponent):
     """The SST dot-product engine: PE output rows at once, SIMD subvectors per beat.
 
     Every beat of ``i`` carries SIMD activation subvectors (broadcast to all
@@ -59,9 +39,10 @@ class SSTEngine(wiring.Component):
         i -> decoder (1, +1 decode_reg) -> sign-select lanes (+1 select_reg)
           -> adder trees (L_t) -> accumulators + output queue (1) -> o
 
-    Latency: ``latency = 2 + decode_reg + select_reg + L_t`` cycles from the
-    clock edge that accepts a ``last`` beat to the edge at which its ``o``
-    beat is first offered (output queue empty), with ``L_t =
+    Latency (:attr:`SSTParams.latency <sst_hw.plan.engine.EngineParams.latency>`):
+    ``latency = 2 + decode_reg + select_reg + L_t`` cycles from the clock
+    edge that accepts a ``last`` beat to the edge at which its ``o`` beat is
+    first offered (output queue empty), with ``L_t =
     ceil(ceil(log2(K*SIMD)) / tree_stage_levels)`` (0 for
     ``tree_stage_levels=0`` or K*SIMD = 1). With the defaults, (8,2) and
     SIMD=1 give 5 cycles. Throughput one beat (PE*SIMD*N weights) per cycle.
@@ -78,6 +59,11 @@ class SSTEngine(wiring.Component):
     is no combinational path from ``o.ready`` to ``i.ready``. Rows at least
     ``latency`` beats long stream without bubbles with ``out_depth = 2``; rows
     of one beat need ``out_depth >= latency + 1`` for full rate.
+
+    The engine takes the arguments of :class:`~sst_hw.plan.engine.SSTParams`,
+    or one ``SSTParams`` value; it is :attr:`config`, and every parameter and
+    figure of it (``acc_width``, ``latency``, ``in_layout``, ...) reads as
+    an attribute of the engine.
 
     Parameters
     ----------
@@ -122,59 +108,13 @@ class SSTEngine(wiring.Component):
     o : ``Out(stream.Signature(acc_layout(pe, W)))``
     """
 
-    @checked_init
-    def __init__(self, n: int, k: int, variant: str = "full", assignment: str = "enum", *,
-                 pe: int = 1, simd: int = 1, act_width: int = 8, act_signed: bool = False,
-                 max_row_len: int = DEFAULT_MAX_ROW_LEN, rom: str = "auto",
-                 decode_reg: bool = True, select_reg: bool = True, tree_stage_levels: int = 1,
-                 out_depth: int = 2, fanout: int = DEFAULT_FANOUT):
-        check_choice("variant", variant, VARIANTS)
-        check_choice("assignment", assignment, ASSIGNMENTS)
-        self.codebook = Codebook(n, k, variant, assignment)
-        self.n, self.k = self.codebook.n, self.codebook.k
-        self.variant, self.assignment = variant, assignment
-        check_common_params(self, pe=pe, simd=simd, act_width=act_width,
-                            act_signed=act_signed, max_row_len=max_row_len,
-                            tree_stage_levels=tree_stage_levels, out_depth=out_depth,
-                            fanout=fanout)
-        self.rom = check_rom(self.codebook, rom)
-        self.decode_reg = check_bool("decode_reg", decode_reg)
-        self.select_reg = check_bool("select_reg", select_reg)
+    params_type = SSTParams
 
-        self.acc_range = acc_range(self.max_row_len, self.n, self.k, self.act_width,
-                                   self.act_signed)
-        self.acc_width = max(2, signed_width(*self.acc_range))
-        if self.acc_width > MAX_ACC_WIDTH:
-            raise ValueError(f"accumulators of {self.acc_width} bits (max_row_len "
-                             f"{self.max_row_len}) exceed the {MAX_ACC_WIDTH}-bit limit")
-        self.plan = slot_plan(self.codebook)
-        self._trange = term_range(self.act_width, self.act_signed)
-        self._tree_latency = tree_latency(self.k * self.simd, self.tree_stage_levels)
-        self.latency = (1 + int(self.decode_reg) + int(self.select_reg) + self._tree_latency
-                        + AccumulatorBank.latency)
-
-        self.act_shape = signed(self.act_width) if self.act_signed else Shape(self.act_width)
-        self.in_layout = input_layout(self.n, self.simd, self.pe, self.act_shape,
-                                      self.codebook.bits)
-        self.out_layout = acc_layout(self.pe, self.acc_width)
-        super().__init__(engine_members(self.in_layout, self.out_layout))
-
-    @property
-    def code_bits(self) -> int:
-        """B: bits per code word."""
-        return self.codebook.bits
-
-    @property
-    def params(self) -> dict:
-        """The constructor arguments, JSON-ready (the sidecar's ``parameters``)."""
-        return {
-            "n": self.n, "k": self.k, "variant": self.variant, "assignment": self.assignment,
-            "pe": self.pe, "simd": self.simd, "act_width": self.act_width,
-            "act_signed": self.act_signed, "max_row_len": self.max_row_len, "rom": self.rom,
-            "decode_reg": self.decode_reg, "select_reg": self.select_reg,
-            "tree_stage_levels": self.tree_stage_levels, "out_depth": self.out_depth,
-            "fanout": self.fanout,
-        }
+    @classmethod
+    def check(cls, *args, **kwargs) -> dict:
+        attrs = super().check(*args, **kwargs)
+        attrs["plan"] = slot_plan(attrs["config"].codebook)   # the decoder's slots
+        return attrs
 
     def elaborate(self, platform):
         m = Module()
@@ -216,8 +156,25 @@ class SSTEngine(wiring.Component):
         if self.select_reg:
             valid, last = delay_flags(m, valid, last, 1, "sel")
 
-        trees_into_accumulators(m, terms, [Cat(*c) for c in corrs], self._trange,
+        trees_into_accumulators(m, terms, [Cat(*c) for c in corrs],
+                                term_range(self.act_width, self.act_signed),
                                 self.acc_width, stage_levels=self.tree_stage_levels,
-                                valid=valid, last=last, tree_latency=self._tree_latency,
+                                valid=valid, last=last, tree_latency=self.tree_latency,
                                 depth=self.out_depth, o=self.o, groups=groups)
         return m
+
+
+def engine_class(config) -> type:
+    """The engine class of parameters ``config``: :class:`SSTEngine` for
+    :class:`~sst_hw.plan.engine.SSTParams`, a dense baseline for the dense ones."""
+    from sst_hw.rtl.dense_engine import DenseIntEngine, DenseTernaryEngine
+    for cls in (SSTEngine, DenseIntEngine, DenseTernaryEngine):
+        if isinstance(config, cls.params_type):
+            return cls
+    raise TypeError(f"config must be engine parameters (SSTParams, DenseIntParams or "
+                    f"DenseTernaryParams), not {config!r}")
+
+
+def engine_for(config):
+    """The engine component of parameters ``config`` (see :func:`engine_class`)."""
+    return engine_class(config)(config)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from amaranth.hdl import Cat, Module, Shape, Signal, signed
-from amaranth.lib import data, wiring
+from amaranth.lib import data
 from amaranth.lib.wiring import In, Out
 
 from sst_hw.format.arith import act_range
-from sst_hw.rtl._util import check_bool, check_int, mux_tree, range_width, checked_init
+from sst_hw.rtl._util import CheckedComponent, check_bool, check_int, mux_tree, range_width
 from sst_hw.rtl.decoder import SlotPlan, slot_layout
 
 __all__ = ["SignSelectLane", "term_range"]
@@ -19,7 +19,7 @@ def term_range(act_width: int, act_signed: bool) -> tuple[int, int]:
     return min(lo, -hi - 1), max(hi, -lo - 1)
 
 
-class SignSelectLane(wiring.Component):
+class SignSelectLane(CheckedComponent):
     """One subvector of one PE: each of the K slots selects an activation,
     negates it or zeroes it. No multiplier.
 
@@ -57,23 +57,26 @@ class SignSelectLane(wiring.Component):
         Bit ``i``: add 1 to ``terms[i]`` (slot ``i`` is valid and negated).
     """
 
-    @checked_init
-    def __init__(self, plan: SlotPlan, n: int, act_width: int, act_signed: bool, *,
-                 registered: bool = False):
+    @classmethod
+    def check(cls, plan: SlotPlan, n: int, act_width: int, act_signed: bool, *,
+              registered: bool = False) -> dict:
         if not isinstance(plan, SlotPlan):
             raise TypeError(f"plan must be a SlotPlan, not {plan!r}")
-        self.plan = plan
-        self.n = check_int("n", n, 2)
-        self.act_width = check_int("act_width", act_width, 1, 32)
-        self.act_signed = check_bool("act_signed", act_signed)
+        n = check_int("n", n, 2)
+        act_width = check_int("act_width", act_width, 1, 32)
+        act_signed = check_bool("act_signed", act_signed)
         act_range(act_width, act_signed)  # signed needs 2 bits
-        self.registered = check_bool("registered", registered)
+        registered = check_bool("registered", registered)
         if max(b + s for b, s in zip(plan.base, plan.span)) > n:
             raise ValueError(f"plan selects beyond the {n} activations of a subvector")
-        self.latency = int(registered)
-        self.act_shape = signed(act_width) if act_signed else Shape(act_width)
-        self.term_range = term_range(act_width, act_signed)
-        self.term_width = range_width(*self.term_range)
+        trange = term_range(act_width, act_signed)
+        return {"plan": plan, "n": n, "act_width": act_width, "act_signed": act_signed,
+                "registered": registered, "latency": int(registered),
+                "act_shape": signed(act_width) if act_signed else Shape(act_width),
+                "term_range": trange, "term_width": range_width(*trange)}
+
+    def __init__(self, *args, **kwargs):   # the arguments of check(), already checked
+        plan, n = self.plan, self.n
         super().__init__({
             "act": In(data.ArrayLayout(self.act_shape, n)),
             "slots": In(data.ArrayLayout(slot_layout(plan.sel_bits), plan.k)),

@@ -10,11 +10,10 @@ the DSPs and then add multipliers in the logic left; this one never emits a
 from __future__ import annotations
 
 from amaranth.hdl import Cat, Module, Mux, Shape, Signal, signed, unsigned
-from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from sst_hw.format.arith import product_range
-from sst_hw.rtl._util import check_int, checked_init, clog2, range_width
+from sst_hw.rtl._util import CheckedComponent, check_int, clog2, range_width
 
 __all__ = ["LUTMultiplier", "product_shape", "shape_range"]
 
@@ -41,7 +40,7 @@ def product_shape(a_shape, b_shape) -> Shape:
     return _shape_of(*product_range(shape_range(a_shape), shape_range(b_shape)))
 
 
-class LUTMultiplier(wiring.Component):
+class LUTMultiplier(CheckedComponent):
     """``p = a * b`` from shift-and-add partial products; no ``$mul`` for Yosys.
 
     The narrower operand selects: bit ``i`` of it gates the other operand
@@ -73,15 +72,16 @@ class LUTMultiplier(wiring.Component):
     p : ``Out(product_shape(a_shape, b_shape))``
     """
 
-    @checked_init
-    def __init__(self, a_shape, b_shape, *, stages: int = 0):
-        self.a_shape = Shape.cast(a_shape)
-        self.b_shape = Shape.cast(b_shape)
-        self.stages = check_int("stages", stages, 0, 3)
-        self.latency = self.stages
-        self.p_shape = product_shape(self.a_shape, self.b_shape)
-        #: Adder levels of the partial-product tree.
-        self.levels = clog2(min(self.a_shape.width, self.b_shape.width))
+    @classmethod
+    def check(cls, a_shape, b_shape, *, stages: int = 0) -> dict:
+        a_shape, b_shape = Shape.cast(a_shape), Shape.cast(b_shape)
+        stages = check_int("stages", stages, 0, 3)
+        return {"a_shape": a_shape, "b_shape": b_shape, "stages": stages, "latency": stages,
+                "p_shape": product_shape(a_shape, b_shape),
+                # Adder levels of the partial-product tree.
+                "levels": clog2(min(a_shape.width, b_shape.width))}
+
+    def __init__(self, *args, **kwargs):   # the arguments of check(), already checked
         super().__init__({"a": In(self.a_shape), "b": In(self.b_shape), "p": Out(self.p_shape)})
 
     def elaborate(self, platform):

@@ -1,5 +1,7 @@
 """The parts every engine kind shares around its terms: row flow control on
 the input, the valid/last pipeline, and adder trees into accumulator banks.
+(The parameters they share are checked by
+:class:`~sst_hw.plan.engine.EngineParams`.)
 
 :class:`~.engine.SSTEngine` and the dense baselines
 (:mod:`~.dense_engine`) differ only in how a beat's codes become signed terms
@@ -9,49 +11,63 @@ identically, so the comparison between them measures that difference alone.
 
 from __future__ import annotations
 
-from amaranth.hdl import Signal
-from amaranth.lib import stream
-from amaranth.lib.wiring import In, Out
+from typing import ClassVar
 
-from sst_hw.format import limits
-from sst_hw.format.arith import act_range
-from sst_hw.format.limits import check_size
-from sst_hw.rtl._util import check_bool, check_int
+from amaranth.hdl import Signal
+
+from sst_hw.plan.engine import DEFAULT_FANOUT, EngineParams
+from sst_hw.rtl._util import CheckedComponent
 from sst_hw.rtl.accumulator import AccumulatorBank
 from sst_hw.rtl.adder_tree import AdderTree
 
-__all__ = ["check_common_params", "engine_members", "row_flow_control", "delay_flags",
-           "pe_groups", "broadcast_registers", "trees_into_accumulators", "DEFAULT_FANOUT"]
+__all__ = ["EngineComponent", "row_flow_control", "delay_flags", "pe_groups",
+           "broadcast_registers", "trees_into_accumulators", "DEFAULT_FANOUT"]
 
-#: Default most PEs that read one copy of a broadcast register.
-DEFAULT_FANOUT = 8
+
+class EngineComponent(CheckedComponent):
+    """An engine built from its parameters, an :class:`~sst_hw.plan.engine.EngineParams`.
+
+    Construct it with the parameters' own arguments (``SSTEngine(8, 2,
+    pe=4)``) or with a value of them (``SSTEngine(SSTParams(8, 2, pe=4))``);
+    either way they are checked before the engine exists. :attr:`config`
+    holds them, and every parameter and figure of it (``pe``, ``acc_width``,
+    ``latency``, ``in_layout``, ...) reads as an attribute of the engine.
+    The interface is ``config.signature``: streams ``i`` and ``o``.
+    """
+
+    #: The class of :attr:`config` (a subclass of ``EngineParams``).
+    params_type: ClassVar[type]
+
+    @classmethod
+    def check(cls, *args, **kwargs) -> dict:
+        if len(args) == 1 and not kwargs and isinstance(args[0], EngineParams):
+            config = args[0]
+            if not isinstance(config, cls.params_type):
+                raise TypeError(f"{cls.__name__} takes {cls.params_type.__name__}, not "
+                                f"{type(config).__name__}")
+        else:
+            config = cls.params_type(*args, **kwargs)
+        return {"config": config}
+
+    def __init__(self, *args, **kwargs):   # the arguments of check(), already checked
+        super().__init__(self.config.signature)
+
+    def __getattr__(self, name):
+        # Only for names the engine itself lacks: the parameters and figures of config.
+        if not name.startswith("_") and name != "config" and hasattr(self.config, name):
+            return getattr(self.config, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    @property
+    def params(self) -> dict:
+        """The parameters, JSON-ready (the sidecar's ``parameters``)."""
+        return self.config.as_dict()
 
 #: The attribute on every copy of a replicated register. Identical registers
 #: are otherwise merged back into one by Yosys's ``opt_merge``; the synthesis
 #: flow (:mod:`sst_hw.synth.flow`) moves it from the wire to the flip-flop,
 #: where ``opt_merge`` honours it.
 KEEP = {"keep": 1}
-
-
-def check_common_params(engine, *, pe, simd, act_width, act_signed, max_row_len,
-                        tree_stage_levels, out_depth, fanout):
-    """Check the parameters every engine kind has and set them on ``engine``."""
-    engine.pe = check_size("pe", pe, limits.PE)
-    engine.simd = check_size("simd", simd, limits.SIMD)
-    limits.check_lanes(engine.pe, engine.simd)
-    engine.act_width = check_int("act_width", act_width, 1, 32)
-    engine.act_signed = check_bool("act_signed", act_signed)
-    act_range(engine.act_width, engine.act_signed)   # signed activations need 2 bits
-    engine.max_row_len = check_size("max_row_len", max_row_len, limits.MAX_ROW_LEN)
-    engine.tree_stage_levels = check_size("tree_stage_levels", tree_stage_levels,
-                                          limits.TREE_STAGE_LEVELS)
-    engine.out_depth = check_size("out_depth", out_depth, limits.OUT_DEPTH)
-    engine.fanout = check_size("fanout", fanout, limits.FANOUT)
-
-
-def engine_members(in_layout, out_layout) -> dict:
-    """The members every engine has: input stream ``i``, output stream ``o``."""
-    return {"i": In(stream.Signature(in_layout)), "o": Out(stream.Signature(out_layout))}
 
 
 def row_flow_control(m, i, o, depth: int):

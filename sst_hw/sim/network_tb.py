@@ -158,7 +158,8 @@ def run_network(network, x, build_dir, *, stall_inferences=8, name="sst_network"
     """Emit ``network`` as a core (``core_kw`` for :class:`SSTNetwork`), build it,
     and run both cocotb scenarios on inputs ``x`` (batch, features). Returns
     the core."""
-    from sst_hw.core.network import SSTNetwork, write_network
+    from sst_hw.core.network import SSTNetwork
+    from sst_hw.emit.network import write_network
 
     if core is None:
         core = SSTNetwork(network, **core_kw)

@@ -1,4 +1,5 @@
-"""Run cocotb testbenches on Verilog from pytest (DESIGN.md section 4, tier 2).
+"""Run cocotb testbenches on Verilog from pytest (docs/architecture.md,
+"Verification", tier 2).
 
 A thin layer over :mod:`cocotb_tools.runner` that every hardware test shares:
 

@@ -1,4 +1,4 @@
-"""Target devices for the synthesis flow (DESIGN.md section 5).
+"""Target devices for the synthesis flow (docs/architecture.md, "Adding a device").
 
 Each :class:`Device` names the nextpnr arguments that select the die and
 package, the Yosys ``synth_<family>`` options, and the resources a design may

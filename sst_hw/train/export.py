@@ -1,4 +1,5 @@
-"""Integer export of a trained :class:`~sst_hw.train.mlp.MLP` (DESIGN.md section 2).
+"""Integer export of a trained :class:`~sst_hw.train.mlp.MLP` (docs/architecture.md,
+"Integer arithmetic").
 
 The float network after training computes, for hidden layer ``l`` and row
 ``r``, with ``x`` the float input activations::

@@ -6,8 +6,8 @@ ReLU. :func:`to_mlp` turns that into the trainer's
 :class:`~sst_hw.train.mlp.MLP` (exactly the same function, see below), and
 :func:`import_and_export` projects it onto an SST codebook, optionally
 fine-tunes it on a data set with the trainer's pruning and straight-through
-fine-tuning, and exports it to the integer contract (DESIGN.md section 2) with
-:func:`sst_hw.train.export.export_network`.
+fine-tuning, and exports it to the integer contract (docs/architecture.md,
+"Integer arithmetic") with :func:`sst_hw.train.export.export_network`.
 
 Supported graphs
 ----------------
@@ -72,8 +72,9 @@ on calibration data (so training-mode batch norm starts where the imported
 network is). The last layer's weights are kept up to one positive factor
 (the trainer's temperature); its **bias is dropped**: the integer network
 returns raw accumulators and classifies by their arg-max, which has no
-per-class constant (DESIGN.md section 2). The reported ``float`` accuracy is
-that of the imported network without the last bias; ``onnx`` is the original.
+per-class constant (docs/architecture.md, "Integer arithmetic"). The
+reported ``float`` accuracy is that of the imported network without the last
+bias; ``onnx`` is the original.
 
 Projection then uses the exact SST projection of every layer. Without
 fine-tuning, each hidden layer's batch-norm statistics are re-measured on the

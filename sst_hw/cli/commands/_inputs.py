@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sst_hw.cli.errors import UserError
+
 
 def load_input_batch(path: Path):
     """The ``.npy`` file ``path`` as an int64 array ``(batch, features)``.
@@ -16,8 +18,6 @@ def load_input_batch(path: Path):
     check against its model or device.
     """
     import numpy as np
-
-    from sst_hw.cli import UserError
 
     if not path.is_file():
         raise UserError(f"no such input file: {path}")

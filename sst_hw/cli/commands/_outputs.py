@@ -13,6 +13,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from sst_hw.cli.errors import UserError
+
 
 def _nearest_existing(path: Path) -> Path:
     """``path`` or its closest ancestor that exists."""
@@ -26,8 +28,6 @@ def _probe(folder: Path, label: str) -> None:
     """Raise ``UserError`` (message starting with ``label``) unless files can be
     created in ``folder`` or, where it does not exist yet, in its nearest
     existing ancestor."""
-    from sst_hw.cli import UserError
-
     base = _nearest_existing(folder.absolute())
     if not base.is_dir():
         raise UserError(f"{label}: {str(base)!r} is not a folder")
@@ -67,8 +67,6 @@ def check_output_file(path, what: str = "output") -> Path:
     ``path`` must not be a folder, and its folder must be creatable and
     writable. Returns ``path`` as a :class:`~pathlib.Path`.
     """
-    from sst_hw.cli import UserError
-
     path = Path(path)
     if path.is_dir():
         raise UserError(f"{what} {str(path)!r} is a folder; give a file name")

@@ -12,8 +12,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from sst_hw.format import limits
+from sst_hw.cli.commands._link_args import check_link_args
 from sst_hw.cli.commands._outputs import check_writable_dir
+from sst_hw.cli.errors import UserError
+from sst_hw.format import limits
+from sst_hw.link.wire import DEFAULT_BAUD, DEFAULT_TIMEOUT_BITS, TIMEOUT_BITS_RANGE
 
 HELP_EPILOG = """\
 Boards: icebreaker (iCE40 UP5K, 12 MHz), ulx3s-12f/25f/45f/85f (ECP5, 25 MHz),
@@ -23,13 +26,9 @@ Program with e.g. `iceprog FILE.bin` (iCEBreaker), `iceprog -S FILE.bin`
 `sst-hw infer --port /dev/ttyUSB1 --model MODEL INPUT.npy`.
 """
 
-#: Default UART rate, bit/s.
-DEFAULT_BAUD = 115200
-
 
 def register(sub):
     from sst_hw.boards import BOARDS
-    from sst_hw.link.frames import DEFAULT_TIMEOUT_BITS
 
     p = sub.add_parser("build", help="build a board bitstream for a model (UART front end)",
                        epilog=HELP_EPILOG)
@@ -54,45 +53,21 @@ def register(sub):
     p.set_defaults(func=run)
 
 
-def make_core(network, **options):
-    """The network core of ``network``: ``SSTNetwork`` with codes in block RAM
-    (initialised by the bitstream) and ``options`` (``pe``, ``simd``...)."""
-    from sst_hw.core.network import SSTNetwork
-    return SSTNetwork(network, memory="bram", **options)
-
-
-def make_board_top(network, board, *, baud: int = DEFAULT_BAUD, timeout_bits: int | None = None,
-                   core=None, **core_options):
-    """The :class:`~sst_hw.boards.BoardTop` of ``network`` on ``board`` (a name or a
-    :class:`~sst_hw.boards.Board`); ``core`` defaults to :func:`make_core` with
-    ``core_options``."""
-    from sst_hw.boards import BoardTop, InferenceTop, core_info, get_board
-    from sst_hw.link.frames import DEFAULT_TIMEOUT_BITS
-    from sst_hw.link.uart import uart_divisor
-
-    board = get_board(board)
-    divisor = uart_divisor(board.clk_hz, baud)
-    core = core if core is not None else make_core(network, **core_options)
-    system = InferenceTop(core, core_info(network, core), clk_hz=board.clk_hz, divisor=divisor,
-                          timeout_bits=timeout_bits or DEFAULT_TIMEOUT_BITS)
-    return BoardTop(board, system)
-
-
 def run(args):
     import json
 
-    from sst_hw.format import modelfile
     from sst_hw.boards import get_board
+    from sst_hw.boards.build import make_board_top
     from sst_hw.boards.flow import BoardBuildError, build_bitstream
-    from sst_hw.cli import UserError
+    from sst_hw.format import modelfile
     from sst_hw.synth.flow import SynthesisError
-    from sst_hw.cli.commands.infer import check_link_args
 
     if not args.model.is_file():
         raise UserError(f"no such model file: {args.model}")
     check_link_args(args.baud)
-    if not 16 <= args.timeout_bits <= 0xFFFF:
-        raise UserError(f"--timeout-bits must be in 16..65535, not {args.timeout_bits}")
+    lo, hi = TIMEOUT_BITS_RANGE
+    if not lo <= args.timeout_bits <= hi:
+        raise UserError(f"--timeout-bits must be in {lo}..{hi}, not {args.timeout_bits}")
     board = get_board(args.board)
     stem = f"{args.model.stem}-{board.name}"
     build_dir = args.build_dir or Path("build") / "boards" / stem

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from sst_hw.format import limits
 from sst_hw.cli.commands._outputs import check_output_file
+from sst_hw.cli.errors import UserError
 
 HELP_EPILOG = """\
 Writes OUTPUT (Verilog of the whole network core: code memory, activation
@@ -21,7 +22,7 @@ written.
 def register(sub):
     from sst_hw.plan.network import MEMORIES, REQUANT_MODES
     from sst_hw.rtl.decoder import ROM_STYLES
-    from sst_hw.core.network import DEFAULT_MODULE_NAME
+    from sst_hw.emit.network import DEFAULT_MODULE_NAME
     from sst_hw.synth.devices import DEVICES
 
     p = sub.add_parser("compile", help="write a model's network core (Verilog + JSON sidecar)",
@@ -58,9 +59,9 @@ def run(args):
     import json
 
     from sst_hw.format import modelfile
-    from sst_hw.cli import UserError
     from sst_hw.plan.network import CapacityError
-    from sst_hw.core.network import SSTNetwork, network_plan, write_network
+    from sst_hw.emit.network import write_network
+    from sst_hw.plan.network import plan_network
     from sst_hw.synth.devices import get_device
 
     if args.output.suffix == ".json":
@@ -75,13 +76,12 @@ def run(args):
     network = modelfile.load(args.model)
     kwargs = dict(pe=args.pe, simd=args.simd, memory=args.memory, requant=args.requant,
                   rom=args.rom)
-    plan = network_plan(network, **kwargs)
+    plan = plan_network(network, **kwargs)
     try:
         res = plan.check_fit(device)
     except CapacityError as e:
         raise UserError(f"{e}; nothing written") from None
-    core = SSTNetwork(network, **kwargs)
-    paths = write_network(core, args.output, args.json, name=args.name, device=device)
+    paths = write_network(plan, args.output, args.json, name=args.name, device=device)
     if args.json_summary:
         print(json.dumps({"files": [str(p) for p in paths], "module": args.name,
                           "cycles_per_inference": plan.cycles(), "resources": res}))

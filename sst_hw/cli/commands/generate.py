@@ -11,6 +11,7 @@ from pathlib import Path
 from sst_hw.format import limits
 from sst_hw.format.codebook import ASSIGNMENTS, VARIANTS
 from sst_hw.cli.commands._outputs import check_output_file
+from sst_hw.cli.errors import UserError
 
 HELP_EPILOG = """\
 Writes OUTPUT (Verilog) and, beside it, the sidecar (OUTPUT with suffix
@@ -85,7 +86,6 @@ def register(sub):
 
 
 def _refuse(args, options: dict, what: str):
-    from sst_hw.cli import UserError
     given = [flag for dest, flag in options.items() if getattr(args, dest) is not None]
     if given:
         raise UserError(f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} to "
@@ -93,33 +93,33 @@ def _refuse(args, options: dict, what: str):
 
 
 def build_engine(args):
-    """The engine the parsed ``args`` describe (refusing options of another kind)."""
-    from sst_hw.cli import UserError
+    """The parameters of the engine the parsed ``args`` describe (refusing
+    options of another kind); ``write_engine`` builds the engine once every
+    check has passed."""
     common = dict(pe=args.pe, simd=args.simd, act_width=args.act_width,
                   act_signed=args.act_signed, max_row_len=args.max_row_len,
                   tree_stage_levels=args.tree_stage_levels, out_depth=args.out_depth,
                   fanout=args.fanout)
     if args.weights == "sst":
-        from sst_hw.rtl.engine import SSTEngine
+        from sst_hw.plan.engine import SSTParams
         _refuse(args, INT8_ONLY, "--weights int8")
         if args.k is None:
             raise UserError("--k is required with --weights sst")
-        return SSTEngine(args.n, args.k, args.variant or "full", args.assignment or "enum",
+        return SSTParams(args.n, args.k, args.variant or "full", args.assignment or "enum",
                          rom=args.rom or "auto",
                          decode_reg=True if args.decode_reg is None else args.decode_reg,
                          select_reg=True if args.select_reg is None else args.select_reg,
                          **common)
-    from sst_hw.rtl.dense_engine import DenseIntEngine, DenseTernaryEngine
+    from sst_hw.plan.engine import DenseIntParams, DenseTernaryParams
     _refuse(args, SST_ONLY, "--weights sst")
     if args.weights == "int8":
-        return DenseIntEngine(args.n, weight_width=8 if args.weight_width is None
+        return DenseIntParams(args.n, weight_width=8 if args.weight_width is None
                               else args.weight_width, dsp_mults=args.dsp_mults, **common)
     _refuse(args, INT8_ONLY, "--weights int8")
-    return DenseTernaryEngine(args.n, **common)
+    return DenseTernaryParams(args.n, **common)
 
 
 def run(args):
-    from sst_hw.cli import UserError
     from sst_hw.emit.engine import check_module_name, write_engine
 
     if args.output.suffix == ".json":

@@ -34,6 +34,7 @@ from sst_hw.cli.commands._model_args import (
     check_common,
     codebook_of)
 from sst_hw.cli.commands._outputs import check_output_file
+from sst_hw.cli.errors import UserError
 
 
 def _floats(text: str, what: str, count: int) -> list[float]:
@@ -87,7 +88,6 @@ def register(sub):
 def _check_dataset_spec(spec: str, option: str) -> None:
     """Refuse a data set that is neither a built-in name nor an existing folder (before
     anything is loaded)."""
-    from sst_hw.cli import UserError
     from sst_hw.train.datasets import DATASETS
 
     if spec in DATASETS:

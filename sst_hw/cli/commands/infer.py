@@ -15,6 +15,9 @@ import sys
 from pathlib import Path
 
 from sst_hw.cli.commands._inputs import load_input_batch
+from sst_hw.cli.commands._link_args import check_link_args
+from sst_hw.cli.errors import UserError
+from sst_hw.link.wire import DEFAULT_BAUD
 
 HELP_EPILOG = """\
 Ports: /dev/ttyUSB1 (iCEBreaker, HX8K breakout: the FTDI's second channel),
@@ -24,8 +27,6 @@ a simulated device built from --model.
 
 
 def register(sub):
-    from sst_hw.cli.commands.build import DEFAULT_BAUD
-
     p = sub.add_parser("infer", help="run inference on a board over its UART",
                        epilog=HELP_EPILOG)
     p.add_argument("input", type=Path, nargs="?",
@@ -45,31 +46,10 @@ def register(sub):
     p.set_defaults(func=run)
 
 
-#: UART rates a host serial port can be asked for, bit/s (FTDI chips: up to 12 Mbaud).
-BAUD_RANGE = (300, 12_000_000)
-#: Seconds to wait for a reply: more than nothing, at most an hour.
-TIMEOUT_RANGE = (0.001, 3600.0)
-
-
-def check_link_args(baud, timeout=None) -> None:
-    """Refuse a UART rate or reply timeout outside :data:`BAUD_RANGE` /
-    :data:`TIMEOUT_RANGE` (``UserError`` naming the value and the range)."""
-    from sst_hw.cli import UserError
-
-    lo, hi = BAUD_RANGE
-    if not lo <= baud <= hi:
-        raise UserError(f"--baud must be in {lo}..{hi} bit/s, not {baud}")
-    if timeout is not None:
-        lo, hi = TIMEOUT_RANGE
-        if not (lo <= timeout <= hi):   # also refuses NaN
-            raise UserError(f"--timeout must be in {lo:g}..{hi:g} seconds, not {timeout:g}")
-
-
 def open_transport(port: str, baud: int, network=None):
     """A transport for ``port``: ``model`` is the simulated device of ``network``,
     anything else a pyserial port or URL."""
-    from sst_hw.cli import UserError
-    from sst_hw.host.client import ModelTransport, SerialTransport
+    from sst_hw.host.transport import ModelTransport, SerialTransport
 
     if port == "model":
         if network is None:
@@ -85,8 +65,8 @@ def open_transport(port: str, baud: int, network=None):
 
 def run(args):
     from sst_hw.format import modelfile
-    from sst_hw.cli import UserError
-    from sst_hw.host.client import Client, ModelMismatch, ProtocolError
+    from sst_hw.host.client import Client
+    from sst_hw.link.wire import ModelMismatch, ProtocolError
 
     check_link_args(args.baud, args.timeout)
     if args.model is not None and not args.model.is_file():

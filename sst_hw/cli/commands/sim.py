@@ -28,6 +28,7 @@ from pathlib import Path
 
 from sst_hw.format import limits
 from sst_hw.cli.commands._outputs import check_writable_dir
+from sst_hw.cli.errors import UserError
 
 #: Inclusive bounds of --count and --rows.
 COUNT_RANGE = (1, 100_000)
@@ -140,7 +141,6 @@ def register(sub):
 # -- checks of the input, before any work -------------------------------------------------------
 
 def _check_range(flag: str, value, bounds) -> None:
-    from sst_hw.cli import UserError
     lo, hi = bounds
     if value is not None and not lo <= value <= hi:
         raise UserError(f"{flag} must be in {lo}..{hi}, not {value}")
@@ -151,7 +151,6 @@ def _given(args, *flags) -> list:
 
 
 def _refuse(args, flags, why: str) -> None:
-    from sst_hw.cli import UserError
     given = _given(args, *flags)
     if given:
         raise UserError(f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} "
@@ -160,7 +159,6 @@ def _refuse(args, flags, why: str) -> None:
 
 def _load_model(path: Path, what: str):
     from sst_hw.format import modelfile
-    from sst_hw.cli import UserError
     if not path.is_file():
         raise UserError(f"no such {what}: {path}")
     try:
@@ -171,7 +169,6 @@ def _load_model(path: Path, what: str):
 
 
 def _load_sidecar(path: Path):
-    from sst_hw.cli import UserError
     from sst_hw.sim.sidecar import Sidecar
     try:
         side = Sidecar.load(path)
@@ -191,7 +188,6 @@ def _load_sidecar(path: Path):
 
 def _resolve_verilog(args):
     """(verilog path, Sidecar, extra sources) of a .v or .json TARGET."""
-    from sst_hw.cli import UserError
     target = args.target
     if target.suffix == ".json":
         if args.sidecar is not None:
@@ -225,7 +221,6 @@ def _resolve_verilog(args):
 
 
 def _load_npy(path: Path, network):
-    from sst_hw.cli import UserError
     from sst_hw.cli.commands._inputs import load_input_batch
 
     x = load_input_batch(path)
@@ -238,7 +233,6 @@ def _load_npy(path: Path, network):
 
 def _in_range(x, network, what: str):
     """``x`` as int64 after the golden model's own range check (``UserError``)."""
-    from sst_hw.cli import UserError
     try:
         return network.check_input(x)
     except ValueError as e:
@@ -249,7 +243,6 @@ def _network_inputs(args, network):
     """(x int64 (count, features), labels or None, description)."""
     import numpy as np
 
-    from sst_hw.cli import UserError
     if args.input is not None and args.dataset is not None:
         raise UserError("give --input or --dataset, not both")
     features = network.layers[0].in_features
@@ -283,7 +276,6 @@ def _network_inputs(args, network):
 # -- the command --------------------------------------------------------------------------------
 
 def run(args):
-    from sst_hw.cli import UserError
     from sst_hw.sim import session
     from sst_hw.sim.runner import CocotbFailure, simulator
 
@@ -308,13 +300,13 @@ def run(args):
         _refuse(args, ["--model", "--sidecar"], "only to a .v TARGET, not to a model file")
         _refuse(args, ["--rows"], "only to an engine TARGET; a model's inferences are --count")
         network = _load_model(target, "model file")
-        from sst_hw.core.network import network_plan
+        from sst_hw.plan.network import plan_network
         opts = dict(pe=4 if args.pe is None else args.pe,
                     simd=2 if args.simd is None else args.simd,
                     memory=args.memory or "bram", requant=args.requant or "auto")
-        for flag, name, bounds in (("--pe", "pe", limits.PE), ("--simd", "simd", limits.SIMD)):
-            _check_range(flag, opts[name], bounds)
-        core_plan = network_plan(network, **opts)   # ValueError (exit 2) for a bad option
+        # Every option is checked by the plan (pe and simd against format.limits):
+        # ValueError, exit 2, for a bad one.
+        core_plan = plan_network(network, **opts)
         kind = "network"
         side = None
     else:
@@ -356,11 +348,11 @@ def run(args):
     seconds = {"prepare": time.monotonic() - t_start}
     # -- the long part: compile, build, simulate -------------------------------------------
     if core_plan is not None:
-        from sst_hw.core.network import SSTNetwork, write_network
+        from sst_hw.emit.network import write_network
         say(f"compiling {target} into a network core (PE {core_plan.pe}, SIMD "
             f"{core_plan.simd}, {core_plan.memory}) in {build_dir}")
         t0 = time.monotonic()
-        paths = write_network(SSTNetwork(network, **opts), build_dir / f"{target.stem}.v")
+        paths = write_network(core_plan, build_dir / f"{target.stem}.v")
         seconds["compile"] = time.monotonic() - t0
         from sst_hw.sim.sidecar import Sidecar
         vpath = next(p for p in paths if p.suffix == ".v").resolve()
@@ -436,11 +428,10 @@ def _short_failure(e, log) -> str:
 def _plan_of(side, network, model_path):
     """The code memory plan of ``network`` on the core of a network sidecar
     (for the words an SPRAM core loads)."""
-    from sst_hw.cli import UserError
-    from sst_hw.core.network import network_plan
+    from sst_hw.plan.network import plan_network
     p = side.params
     try:
-        return network_plan(network, pe=int(p["pe"]), simd=int(p["simd"]), memory="spram")
+        return plan_network(network, pe=int(p["pe"]), simd=int(p["simd"]), memory="spram")
     except ValueError as e:
         raise UserError(f"model {model_path} cannot be laid out for this core: {e}") from None
 

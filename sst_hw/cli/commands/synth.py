@@ -19,6 +19,7 @@ from pathlib import Path
 
 from sst_hw.synth.devices import DEVICES
 from sst_hw.cli.commands._outputs import check_writable_dir
+from sst_hw.cli.errors import UserError
 
 HELP_EPILOG = """\
 Without --freq the place-and-route aims at 48 MHz (iCE40) or 100 MHz (ECP5)
@@ -54,7 +55,6 @@ def default_freq(device: str) -> float:
 
 
 def run(args):
-    from sst_hw.cli import UserError
     from sst_hw.synth.devices import get_device
     from sst_hw.synth.flow import SynthesisError, VerilogDesign, synthesize
 
@@ -104,7 +104,6 @@ def check_sidecar_fit(sidecar: Path, device) -> None:
     lists them, need more block RAM or SPRAM than ``device`` has."""
     import json
 
-    from sst_hw.cli import UserError
     from sst_hw.plan.network import block_count
 
     try:
@@ -133,13 +132,14 @@ def _compile_model(model: Path, device):
     """The network core of a model file, as an Amaranth component, refused
     (``UserError``) before any synthesis when it cannot fit ``device``."""
     from sst_hw.format import modelfile
-    from sst_hw.cli import UserError
     from sst_hw.plan.network import CapacityError
-    from sst_hw.core.network import SSTNetwork, network_plan
+    from sst_hw.core.network import SSTNetwork
+    from sst_hw.plan.network import plan_network
 
     network = modelfile.load(model)
     try:
-        network_plan(network).check_fit(device)
+        plan = plan_network(network)
+        plan.check_fit(device)
     except CapacityError as e:
         raise UserError(f"{e}; nothing synthesized") from None
-    return SSTNetwork(network)
+    return SSTNetwork(plan)

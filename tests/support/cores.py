@@ -1,4 +1,4 @@
-"""Test helpers for the UART/protocol/board tests, and their own checks.
+"""A small network core for the UART/protocol/board tests.
 
 :class:`DenseTernaryCore` is a small stand-in for the network core with the
 same stream interface as ``SSTNetwork``: ``i`` takes one input feature per
@@ -11,11 +11,9 @@ cheap to simulate with Amaranth's simulator.
 
 from __future__ import annotations
 
-import numpy as np
 from amaranth.hdl import Array, Const, Module, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
-from amaranth.sim import Simulator
 
 from sst_hw.format.golden import Network
 
@@ -95,39 +93,3 @@ def core_logit_width(network: Network) -> int:
 def small_network(seed=1, sizes=(12, 5), **kwargs) -> Network:
     """A random one-layer network for the test core."""
     return Network.random(seed, list(sizes), 8, 2, **kwargs)
-
-
-# -- the helper's own check -------------------------------------------------------------------
-
-def test_dense_core_matches_golden():
-    net = small_network(3, (10, 4), input_width=6, input_signed=True)
-    core = DenseTernaryCore(net)
-    rng = np.random.default_rng(0)
-    lo, hi = net.input_range
-    xs = rng.integers(lo, hi, (3, 10), endpoint=True)
-    got = []
-
-    async def tb(ctx):
-        for x in xs:
-            for v in x:
-                ctx.set(core.i.valid, 1)
-                ctx.set(core.i.p.data, int(v))
-                await ctx.tick().until(core.i.ready)
-            ctx.set(core.i.valid, 0)
-            ctx.set(core.o.ready, 1)
-            out = []
-            while True:
-                p, = await ctx.tick().sample(core.o.p).until(core.o.valid)
-                out.append(p.data)
-                if p.last:
-                    break
-            ctx.set(core.o.ready, 0)
-            got.append(out)
-
-    sim = Simulator(core)
-    sim.add_clock(1e-6)
-    sim.add_testbench(tb)
-    sim.run()
-    logits, classes = net.forward(xs)
-    for row, lg, cl in zip(got, logits, classes):
-        assert row == [*lg.tolist(), int(cl)]

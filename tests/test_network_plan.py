@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 
 from sst_hw.format import arith
-from sst_hw.format.codebook import Codebook
-from sst_hw.format.golden import Layer, Network
+from sst_hw.format.golden import Network
 from sst_hw.plan.network import (
     CapacityError,
     block_count,
@@ -17,17 +16,7 @@ from sst_hw.plan.network import (
     spram_blocks)
 from sst_hw.synth.devices import get_device
 
-
-def zero_network(sizes, n=8, k=2, **kw):
-    """A network of the given sizes with every code the zero code (fast to build)."""
-    cb = Codebook(n, k, **kw)
-    layers = []
-    for i, (a, b) in enumerate(zip(sizes, sizes[1:])):
-        codes = np.full((b, -(-a // n)), cb.zero_code, np.int64)
-        last = i == len(sizes) - 2
-        layers.append(Layer(a, b, cb, codes, np.ones(b, np.int64), np.zeros(b, np.int64),
-                            0 if last else 4, not last, 8))
-    return Network(layers)
+from support.networks import zero_network
 
 
 def test_code_image_layout():
@@ -37,7 +26,7 @@ def test_code_image_layout():
     rng = np.random.default_rng(0)
     net = Network.random(rng, [37, 23, 11], 8, 2, variant="partitioned", assignment="direct")
     pe, simd = 3, 2
-    plan = plan_network(net, pe=pe, simd=simd, engine_latency=4)
+    plan = plan_network(net, pe=pe, simd=simd)
     cb = plan.codebook
     B = cb.bits
     image = plan.code_image()
@@ -65,7 +54,7 @@ def test_param_image():
     """C in the low bits, M above, two's complement; padded rows are 0."""
     rng = np.random.default_rng(1)
     net = Network.random(rng, [20, 7, 9, 3], 8, 2, negative_mults=True)
-    plan = plan_network(net, pe=4, simd=1, engine_latency=4)
+    plan = plan_network(net, pe=4, simd=1)
     assert plan.requant == "mult" and plan.mult_bits == 16
     words = plan.param_image()
     assert len(words) == plan.param_rows == 8 + 12
@@ -90,10 +79,10 @@ def test_param_image():
 
 def test_shift_mode_table_has_no_multiplier():
     net = Network.random(np.random.default_rng(2), [20, 7, 3], 8, 2, shift_mode=True)
-    plan = plan_network(net, engine_latency=4)
+    plan = plan_network(net)
     assert plan.requant == "shift" and plan.mult_bits == 0
     assert plan.param_word_bits == plan.add_bits
-    assert plan_network(net, requant="mult", engine_latency=4).mult_bits == 16
+    assert plan_network(net, requant="mult").mult_bits == 16
 
 
 def test_cycle_formula_by_hand():
@@ -102,14 +91,19 @@ def test_cycle_formula_by_hand():
     layer 1: S=4, Sb=2, G=3, T=5 -> 2*5 + 2 + 5 + 4 + (1 + 1) = 23; plus F0 = 64.
     The memory output register adds one cycle per layer."""
     net = zero_network([64, 32, 10])
-    plan = plan_network(net, pe=4, simd=2, engine_latency=5, mem_reg=False)
+    plan = plan_network(net, pe=4, simd=2, mem_reg=False)
     assert [lp.period for lp in plan.layers] == [5, 5]
+    assert plan.engine_latency == plan.engine.latency == 5   # (8,2), SIMD 2: tree of 4 terms
     assert plan.cycles() == 64 + 53 + 23 == 140
-    assert plan.formula().endswith("= 140")
-    assert plan_network(net, pe=4, simd=2, engine_latency=5).cycles() == 142
-    big = plan_network(zero_network([784, 1024, 10]), pe=8, simd=1, memory="spram",
-                       engine_latency=4, mem_reg=False)
-    # 784 -> S = Sb = 98, G = 128; 1024 -> S = Sb = 128, G = 2.
+    # The text forms are made of the same terms as the figure.
+    assert plan.formula() == "F0=64 + (8-1)*5+4+0+5+4+5 + (3-1)*5+2+0+5+4+2 = 140"
+    assert plan.formula_text() == ("F0 + sum_hidden[(G-1)*T + Sb + 0 + L + PE + 5] + "
+                                   "(G-1)*T + Sb + 0 + L + PE + 2")
+    assert [plan.layer_cycles(lp) for lp in plan.layers] == [53, 23]
+    assert plan_network(net, pe=4, simd=2).cycles() == 142
+    big = plan_network(zero_network([784, 1024, 10]), pe=8, simd=1, memory="spram", mem_reg=False)
+    # 784 -> S = Sb = 98, G = 128; 1024 -> S = Sb = 128, G = 2; SIMD 1: latency 4.
+    assert big.engine_latency == 4
     assert big.cycles() == 784 + (127 * 98 + 98 + 4 + 8 + 5) + (1 * 128 + 128 + 4 + 8 + 2)
     # Memory-bound: a big layer issues one code word per cycle.
     assert big.layers[0].period == big.layers[0].beats
@@ -126,7 +120,7 @@ def test_engine_act_format():
 def test_formats_and_widths():
     net = Network.random(np.random.default_rng(3), [30, 10, 5], 8, 2, input_width=6,
                          input_signed=True, act_width=8, relu=True)
-    plan = plan_network(net, engine_latency=4)
+    plan = plan_network(net)
     assert (plan.act_width, plan.act_signed) == (9, True)
     assert plan.acc_width == arith.acc_width(30, 8, 2, 9, True)
     assert plan.out_width == max(plan.acc_width, 4)
@@ -138,7 +132,7 @@ def test_mixed_codebooks_refused():
     b = zero_network([8, 4], n=4, k=1)
     net = Network([a.layers[0], b.layers[0]])
     with pytest.raises(ValueError, match="every layer must use the same codebook"):
-        plan_network(net, engine_latency=4)
+        plan_network(net)
 
 
 @pytest.mark.parametrize("width, depth, family, blocks", [
@@ -154,17 +148,17 @@ def test_capacity_800k_in_spram():
     the UP5K's block RAM, fits its four SPRAMs with 64-bit words."""
     net = zero_network([784, 1024, 10])
     up5k = get_device("up5k")
-    spram = plan_network(net, pe=8, simd=1, memory="spram", engine_latency=4)
+    spram = plan_network(net, pe=8, simd=1, memory="spram")
     assert spram.weights == 813056 >= 800_000
     res = spram.check_fit(up5k)
     assert res["spram"] == {"used": 4, "available": 4, "bits_each": 256 * 1024}
     assert res["code_memory"]["bits"] == 12800 * 64
     assert spram_blocks(64, 12800) == 4
-    bram = plan_network(net, pe=8, simd=1, memory="bram", engine_latency=4)
+    bram = plan_network(net, pe=8, simd=1, memory="bram")
     with pytest.raises(CapacityError, match=r"does not fit the up5k: block RAM: needs \d+ "
                                             r"blocks .*\(try --memory spram\)"):
         bram.check_fit(up5k)
-    wide = plan_network(net, pe=8, simd=2, memory="spram", engine_latency=4)
+    wide = plan_network(net, pe=8, simd=2, memory="spram")
     with pytest.raises(CapacityError, match="code words of 128 bits .* need 8 SPRAMs side by "
                                             "side; up5k has 4"):
         wide.check_fit(up5k)
@@ -177,8 +171,8 @@ def test_capacity_800k_in_spram():
 def test_plan_parameter_errors():
     net = zero_network([16, 4])
     with pytest.raises(ValueError, match="pe must be an integer in 1..256, not 0"):
-        plan_network(net, pe=0, engine_latency=4)
-    with pytest.raises(ValueError, match="memory must be one of bram, spram, not 'flash'"):
-        plan_network(net, memory="flash", engine_latency=4)
+        plan_network(net, pe=0)
+    with pytest.raises(ValueError, match="memory must be one of 'bram', 'spram', not 'flash'"):
+        plan_network(net, memory="flash")
     with pytest.raises(TypeError, match="network must be a Network"):
-        plan_network("model.npz", engine_latency=4)
+        plan_network("model.npz")

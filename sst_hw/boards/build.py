@@ -1,0 +1,69 @@
+"""The board top of a model: the network core behind the UART link, on a board's pins.
+
+:func:`make_board_top` is what ``sst-hw build`` and the demo elaborate; the
+bitstream flow (:func:`sst_hw.boards.flow.build_bitstream`) takes its result.
+"""
+
+from __future__ import annotations
+
+from sst_hw.boards import BoardTop, get_board
+from sst_hw.core.network import SSTNetwork
+from sst_hw.link.top import InferenceTop, core_info
+from sst_hw.link.uart import uart_divisor
+from sst_hw.link.wire import DEFAULT_BAUD, DEFAULT_TIMEOUT_BITS
+
+__all__ = ["make_core", "make_board_top"]
+
+
+def make_core(network, **options):
+    """The network core a board runs.
+
+    Parameters
+    ----------
+    network : Network
+        The golden model.
+    **options
+        ``SSTNetwork`` options (``pe``, ``simd``...).
+
+    Returns
+    -------
+    SSTNetwork
+        With the codes in block RAM, which the bitstream initialises (a board
+        top has no port to load them).
+    """
+    return SSTNetwork(network, memory="bram", **options)
+
+
+def make_board_top(network, board, *, baud: int = DEFAULT_BAUD,
+                   timeout_bits: int = DEFAULT_TIMEOUT_BITS, core=None,
+                   **core_options) -> BoardTop:
+    """The :class:`~sst_hw.boards.BoardTop` of ``network`` on ``board``.
+
+    Parameters
+    ----------
+    network : Network
+        The golden model; also what INFO reports.
+    board : str or Board
+        The board, by name or as a :class:`~sst_hw.boards.Board`.
+    baud : int
+        UART rate, bit/s; the board clock must reach it within
+        :data:`~sst_hw.link.uart.BAUD_TOLERANCE`.
+    timeout_bits : int
+        Idle bit-times that end a partial frame.
+    core : wiring.Component, optional
+        The network core; by default :func:`make_core` with ``core_options``.
+    **core_options
+        Passed to :func:`make_core`.
+
+    Returns
+    -------
+    BoardTop
+        Its ``system`` is the :class:`~sst_hw.link.top.InferenceTop`, whose
+        ``info`` is what the device reports to INFO.
+    """
+    board = get_board(board)
+    divisor = uart_divisor(board.clk_hz, baud)
+    core = core if core is not None else make_core(network, **core_options)
+    system = InferenceTop(core, core_info(network, core), clk_hz=board.clk_hz, divisor=divisor,
+                          timeout_bits=timeout_bits)
+    return BoardTop(board, system)
