@@ -67,40 +67,10 @@ class SSTEngine(EngineComponent):
 
     Parameters
     ----------
-    n, k : int
-        SST subvector length N and maximum non-zeros K.
-    variant : str
-        ``"full"`` or ``"partitioned"``.
-    assignment : str
-        ``"enum"`` (ROM decoder) or ``"direct"`` (gate decoder).
-    pe : int
-        Processing elements (output rows in flight).
-    simd : int
-        Subvectors per beat.
-    act_width : int
-        Activation width A, 1..32 bits (2..32 when signed).
-    act_signed : bool
-        Whether activations are two's complement.
-    max_row_len : int
-        Longest row, in weights, that the accumulators hold without overflow:
-        W = :func:`sst_hw.format.arith.acc_width` (max_row_len, N, K, A, signed).
-    rom : str
-        ``"auto"``, ``"logic"`` or ``"block"``: where the ``enum`` decode ROM
-        goes. Must be ``"auto"`` for ``direct``.
-    decode_reg : bool
-        A second register after the decoder (default on).
-    select_reg : bool
-        Register the sign-selected terms before the adder tree (default on).
-    tree_stage_levels : int
-        Adder levels per pipeline stage in the trees (0: no tree registers).
-    out_depth : int
-        Output queue depth, in rows.
-    fanout : int
-        Most PEs that read one copy of the broadcast registers: the
-        activation register the lanes read, and the valid/last flags and
-        queue control of the accumulators (see
-        :func:`~.row_pipeline.pe_groups`); 0 for one copy whatever the PE
-        count. Copies cost flip-flops, never latency.
+    config, or n, k, variant, assignment, pe, simd, act_width, act_signed, max_row_len, rom, \
+decode_reg, select_reg, tree_stage_levels, out_depth, fanout :
+        One :class:`~sst_hw.plan.engine.SSTParams`, or its arguments (documented
+        there, with their ranges and defaults).
 
     Members
     -------
