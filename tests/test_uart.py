@@ -209,6 +209,28 @@ def test_uart_rx_framing_error_and_recovery():
 
 # -- protocol -----------------------------------------------------------------------------
 
+def test_refused_protocol_is_never_constructed():
+    """Bad arguments are refused before a FrameProtocol exists, so Amaranth has
+    no half-built component to warn about as "created but never used"."""
+    import gc
+    import warnings
+
+    from amaranth.hdl import Fragment, UnusedElaboratable
+
+    net = small_network(2, (6, 3))
+    core = DenseTernaryCore(net)
+    Fragment.get(core, None)      # arms Amaranth's unused-elaboratable warning
+    info = DeviceInfo.from_network(net, logit_width=core.w)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        with pytest.raises(ValueError, match="timeout_cycles must be a positive integer, not 0"):
+            FrameProtocol(info, core.i.p.shape(), core.o.p.shape(), timeout_cycles=0)
+        with pytest.raises(TypeError, match="info must be a DeviceInfo"):
+            FrameProtocol(None, core.i.p.shape(), core.o.p.shape(), timeout_cycles=10)
+        gc.collect()
+    assert not [w for w in seen if issubclass(w.category, UnusedElaboratable)]
+
+
 def _protocol_dut(net, timeout):
     core = DenseTernaryCore(net)
     info = DeviceInfo.from_network(net, logit_width=core.w)

@@ -11,7 +11,7 @@ feature per beat, ``o`` gives the logits in order, then the class index.
 from __future__ import annotations
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Shape, Signal
-from amaranth.lib import crc, data, stream, wiring
+from amaranth.lib import crc, data, stream
 from amaranth.lib.wiring import In, Out
 
 from sst_hw.link.wire import (
@@ -25,7 +25,7 @@ from sst_hw.link.wire import (
     SYNC,
     DeviceInfo,
     ErrorCode)
-from sst_hw.rtl._util import check_int
+from sst_hw.rtl._util import CheckedComponent, check_int
 
 __all__ = ["FrameProtocol", "CRC_PARAMETERS", "payload_fields"]
 
@@ -62,7 +62,7 @@ def _get(view, name):
     return view if name is None else view[name]
 
 
-class FrameProtocol(wiring.Component):
+class FrameProtocol(CheckedComponent):
     """Frame parser and reply generator between a byte link and a network core.
 
     Requests (see ``docs/protocol.md``):
@@ -121,22 +121,27 @@ class FrameProtocol(wiring.Component):
         One-cycle pulse when an error reply starts.
     """
 
-    def __init__(self, info: DeviceInfo, in_shape, out_shape, *, timeout_cycles: int):
+    @classmethod
+    def check(cls, info: DeviceInfo, in_shape, out_shape, *, timeout_cycles: int) -> dict:
+        """The checked attributes, before any component exists (see
+        :class:`~sst_hw.rtl._util.CheckedComponent`)."""
         if not isinstance(info, DeviceInfo):
             raise TypeError(f"info must be a DeviceInfo, not {info!r}")
-        self.info = info
-        self.timeout_cycles = check_int("timeout_cycles", timeout_cycles)
-        self.in_data, self.in_last = payload_fields(in_shape)
-        self.out_data, self.out_last = payload_fields(out_shape)
-        in_w = _field_shape(in_shape, self.in_data).width
-        out_w = _field_shape(out_shape, self.out_data).width
+        in_data, in_last = payload_fields(in_shape)
+        out_data, out_last = payload_fields(out_shape)
+        in_w = _field_shape(in_shape, in_data).width
+        out_w = _field_shape(out_shape, out_data).width
         if in_w != info.input_width:
             raise ValueError(f"core input is {in_w} bits wide, info says input_width="
                              f"{info.input_width}")
         if out_w > 8 * info.logit_bytes:
             raise ValueError(f"core output of {out_w} bits does not fit {info.logit_bytes} "
                              f"logit bytes")
-        self._out_w = out_w
+        return {"info": info, "timeout_cycles": check_int("timeout_cycles", timeout_cycles),
+                "in_data": in_data, "in_last": in_last, "out_data": out_data,
+                "out_last": out_last, "_out_w": out_w}
+
+    def __init__(self, info: DeviceInfo, in_shape, out_shape, *, timeout_cycles: int):
         super().__init__({
             "rx": In(stream.Signature(8)),
             "rx_error": In(1),
