@@ -34,7 +34,8 @@ def main():
     import numpy as np
 
     from sst_hw.format.codebook import Codebook
-    from sst_hw.format.conv import Flatten, MaxPool, forward_all, random_conv2d
+    from sst_hw.format.conv import Flatten, MaxPool, forward_all
+    from sst_hw.format.random_model import random_conv2d
     from sst_hw.format.golden import Layer, _argmax_lowest
     from sst_hw.format.random_model import _random_codes
 

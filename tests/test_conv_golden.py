@@ -16,9 +16,9 @@ from sst_hw.format.conv import (
     forward_all,
     im2col,
     maxpool,
-    random_conv2d,
 )
 from sst_hw.format.golden import Layer
+from sst_hw.format.random_model import random_conv2d
 
 CB = Codebook(8, 2)
 

@@ -61,7 +61,6 @@ __all__ = [
     "im2col",
     "maxpool",
     "pool_output_size",
-    "random_conv2d",
 ]
 
 #: Sizes of a conv kernel side.
@@ -385,31 +384,3 @@ def forward_all(layers, x) -> np.ndarray:
         else:
             x = layer.forward(x)
     return x
-
-
-# -- random layers for tests and benchmarks ----------------------------------------------------
-
-def random_conv2d(rng, in_shape, cout, kh, kw, stride=1, pad=0, *, codebook: Codebook,
-                  in_width=8, in_signed=False, act_width=8, relu=True, calib=None,
-                  shift_mode=False, negative_mults=True) -> Conv2D:
-    """A random valid :class:`Conv2D`: random used codes, requantization
-    calibrated (as :func:`random_model.random_network` does) on ``calib``
-    images (default: 8 uniform random ones in the input range)."""
-    from sst_hw.format.random_model import _calibrate, _random_codes
-
-    rng = np.random.default_rng(rng)
-    in_shape = _check_shape("in_shape", in_shape)
-    feats = kh * kw * in_shape[2]
-    codes = _random_codes(codebook, rng, cout, feats)
-    ones, zeros = np.ones(cout, np.int64), np.zeros(cout, np.int64)
-    probe = Conv2D(Layer(feats, cout, codebook, codes, ones, zeros, 0, True, 8),
-                   kh, kw, stride, pad, in_shape)
-    if calib is None:
-        lo, hi = arith.act_range(in_width, in_signed)
-        calib = rng.integers(lo, hi, size=(8,) + in_shape, endpoint=True)
-    w = probe.acc_width(in_width, in_signed)
-    acc = probe.accumulate(calib).reshape(-1, cout)
-    mult, add, shift = _calibrate(acc, arith.act_range(act_width, not relu), w, rng,
-                                  shift_mode, negative_mults)
-    layer = Layer(feats, cout, codebook, codes, mult, add, shift, relu, act_width)
-    return Conv2D(layer, kh, kw, stride, pad, in_shape)

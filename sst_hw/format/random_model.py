@@ -3,7 +3,8 @@
 :func:`random_network` (also reachable as :meth:`Network.random
 <sst_hw.format.golden.Network.random>`) draws codes from the used code values
 of a codebook and calibrates each hidden layer's requantization so that its
-activations spread over their range. Like the rest of :mod:`sst_hw.format`,
+activations spread over their range; :func:`random_conv2d` does the same for
+one convolution layer. Like the rest of :mod:`sst_hw.format`,
 it knows nothing of Amaranth, cocotb or training.
 """
 
@@ -16,9 +17,10 @@ import numpy as np
 
 from sst_hw.format import arith
 from sst_hw.format.codebook import Codebook
+from sst_hw.format.conv import Conv2D, _check_shape
 from sst_hw.format.golden import Layer, Network
 
-__all__ = ["random_network"]
+__all__ = ["random_network", "random_conv2d"]
 
 
 def random_network(rng, sizes: Sequence[int], n: int, k: int, variant: str = "full",
@@ -124,3 +126,29 @@ def _calibrate(acc, out_range, acc_w, rng, shift_mode, negative_mults):
     alo, ahi = arith.add_range(acc_w)
     add = np.clip(np.clip(add, -2.0 ** 62, 2.0 ** 62).astype(np.int64), alo, ahi)
     return mult, add, shift
+
+
+# -- random layers for tests and benchmarks ----------------------------------------------------
+
+def random_conv2d(rng, in_shape, cout, kh, kw, stride=1, pad=0, *, codebook: Codebook,
+                  in_width=8, in_signed=False, act_width=8, relu=True, calib=None,
+                  shift_mode=False, negative_mults=True) -> Conv2D:
+    """A random valid :class:`Conv2D`: random used codes, requantization
+    calibrated (as :func:`random_network` does) on ``calib``
+    images (default: 8 uniform random ones in the input range)."""
+    rng = np.random.default_rng(rng)
+    in_shape = _check_shape("in_shape", in_shape)
+    feats = kh * kw * in_shape[2]
+    codes = _random_codes(codebook, rng, cout, feats)
+    ones, zeros = np.ones(cout, np.int64), np.zeros(cout, np.int64)
+    probe = Conv2D(Layer(feats, cout, codebook, codes, ones, zeros, 0, True, 8),
+                   kh, kw, stride, pad, in_shape)
+    if calib is None:
+        lo, hi = arith.act_range(in_width, in_signed)
+        calib = rng.integers(lo, hi, size=(8,) + in_shape, endpoint=True)
+    w = probe.acc_width(in_width, in_signed)
+    acc = probe.accumulate(calib).reshape(-1, cout)
+    mult, add, shift = _calibrate(acc, arith.act_range(act_width, not relu), w, rng,
+                                  shift_mode, negative_mults)
+    layer = Layer(feats, cout, codebook, codes, mult, add, shift, relu, act_width)
+    return Conv2D(layer, kh, kw, stride, pad, in_shape)
