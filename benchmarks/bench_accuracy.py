@@ -30,6 +30,13 @@ multipliers and constants, first and last layers included). Writes
 ``accuracy.md``, ``accuracy.json`` and ``accuracy.png`` (integer accuracy
 against whole-model bits per weight) under ``build/bench/``.
 
+``--cnn up5k|vgg9|both`` instead trains the reference CNNs on Fashion-MNIST
+(:mod:`sst_hw.train.reference`: the settings of the shipped ``models/``) and
+tabulates float, SST float and integer accuracy, compression and training
+time; ``--cnn both --shipped`` reports the shipped models without training
+(integer accuracy re-measured from the files). Writes ``accuracy-cnn.md`` and
+``.json``.
+
 Run: ``.venv/bin/python benchmarks/bench_accuracy.py [--dataset digits|fashion-mnist|both]
 [--quick] [--configs sst-8-2,...]``. ``--quick`` trains digits with fewer epochs and
 Fashion-MNIST on 10000 training samples with a few epochs (a smoke test, minutes); the
@@ -293,8 +300,104 @@ def plot(results: list, path: Path):
     plt.close(fig)
 
 
+# -- the reference CNNs ----------------------------------------------------------------------
+
+#: Targets of the reference CNNs: minimum integer accuracy, most points below
+#: float (None = not required), minimum whole-model compression.
+CNN_TARGETS = {"up5k": (0.905, None, None), "vgg9": (0.920, 1.0, 29.0)}
+
+
+def cnn_row(ref, acc: dict, comp_total: dict, train_seconds: float, source: str) -> dict:
+    need_acc, need_gap, need_ratio = CNN_TARGETS[ref.name]
+    gap = 100 * (acc["float"] - acc["integer"])
+    met = (acc["integer"] >= need_acc and (need_gap is None or gap <= need_gap)
+           and (need_ratio is None or comp_total["ratio"] >= need_ratio))
+    return {"network": ref.name, "title": ref.title, "arch": ref.arch, "source": source,
+            "float": acc["float"], "sst": acc["sst"], "integer": acc["integer"],
+            "points_below_float": gap, "ratio": comp_total["ratio"],
+            "weight_ratio": comp_total["weight_ratio"],
+            "bits_per_weight": comp_total["total_bits"] / comp_total["weights"],
+            "weights": comp_total["weights"], "train_seconds": train_seconds,
+            "target": {"min_integer": need_acc, "max_points_below_float": need_gap,
+                       "min_ratio": need_ratio, "met": bool(met)}}
+
+
+def run_cnn(ref, progress: Progress) -> dict:
+    """Train ``ref`` with its reference command's settings (what ``models/`` holds)."""
+    from sst_hw.train.cnn_export import train_and_export_cnn
+
+    data = load_dataset("fashion-mnist")
+    f, p, s = ref.epochs
+    sched = Schedule(f, p, s, batch_size=ref.batch_size)
+    progress.line(f"== {ref.title}: {ref.arch}, epochs {f}/{p}/{s}, batch {ref.batch_size}")
+    res = train_and_export_cnn(data, ref.arch, Codebook(8, 2), schedule=sched, seed=0,
+                               progress=progress, flip=ref.flip)
+    return cnn_row(ref, res["accuracy"], res["compression"]["total"], res["train"].seconds,
+                   "trained by this run")
+
+
+def shipped_cnn(ref) -> dict:
+    """The shipped model of ``ref``: integer accuracy re-measured from the file on the
+    10000 test images; float and SST-float accuracy and training time as its training
+    run recorded them (``meta``)."""
+    from sst_hw.format import modelfile
+    from sst_hw.format.compression import compression
+
+    net = modelfile.load(ref.model)
+    data = load_dataset("fashion-mnist")
+    _, cls = net.forward(data.x_test)
+    acc = dict(net.meta["test_accuracy"])
+    acc["integer"] = float(np.mean(cls == data.y_test))
+    return cnn_row(ref, acc, compression(net)["total"], net.meta["train_seconds"],
+                   f"{ref.model} (integer re-measured; float, SST float, time from its meta)")
+
+
+def cnn_markdown(rows: list) -> str:
+    lines = ["# Reference CNNs on Fashion-MNIST (SST (8,2))", "",
+             "| network | float | SST float | integer | integer - float | compression | "
+             "bits/weight | weights | training time | target |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for r in rows:
+        t = r["target"]
+        need = f">= {100 * t['min_integer']:.1f} %"
+        if t["max_points_below_float"] is not None:
+            need += f", within {t['max_points_below_float']:g} pt"
+        if t["min_ratio"] is not None:
+            need += f", >= x{t['min_ratio']:g}"
+        lines.append(
+            f"| {r['title']} | {_pct(r['float'])} | {_pct(r['sst'])} | {_pct(r['integer'])} | "
+            f"{-r['points_below_float']:+.2f} | x{r['ratio']:.1f} | "
+            f"{r['bits_per_weight']:.3f} | {r['weights']} | "
+            f"{r['train_seconds'] / 60:.1f} min | {need}: "
+            f"{'met' if t['met'] else 'NOT met'} |")
+    lines += ["", "Sources: " + "; ".join(f"{r['network']}: {r['source']}" for r in rows), ""]
+    return "\n".join(lines)
+
+
+def main_cnn(args, progress: Progress) -> int:
+    from sst_hw.train.reference import REFERENCE_CNNS
+
+    names = list(REFERENCE_CNNS) if args.cnn == "both" else [args.cnn]
+    outdir = Path(args.output_dir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for name in names:
+        ref = REFERENCE_CNNS[name]
+        rows.append(shipped_cnn(ref) if args.shipped else run_cnn(ref, progress))
+        (outdir / "accuracy-cnn.json").write_text(json.dumps({"rows": rows}, indent=1))
+        (outdir / "accuracy-cnn.md").write_text(cnn_markdown(rows))
+    print(cnn_markdown(rows))
+    print(f"wrote {outdir / 'accuracy-cnn'}.md, .json")
+    return 0 if all(r["target"]["met"] for r in rows) else 1
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cnn", choices=("up5k", "vgg9", "both"),
+                    help="the reference CNNs instead of the MLP table: train them with the "
+                         "settings of their shipped models (about 20 and 55 minutes)")
+    ap.add_argument("--shipped", action="store_true",
+                    help="with --cnn: report the shipped models/ instead of training")
     ap.add_argument("--dataset", choices=("digits", "fashion-mnist", "both"), default="both")
     ap.add_argument("--quick", action="store_true",
                     help="fewer epochs, Fashion-MNIST on 10000 training samples")
@@ -308,6 +411,10 @@ def main(argv=None):
     ap.add_argument("-o", "--output-dir", default="build/bench")
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args(argv)
+    if args.shipped and not args.cnn:
+        ap.error("--shipped needs --cnn")
+    if args.cnn:
+        return main_cnn(args, Progress(not args.quiet))
     configs = [c for c in args.configs.split(",") if c]
     bad = [c for c in configs if c not in CONFIGS]
     if bad or not configs:

@@ -259,3 +259,34 @@ def test_bad_inputs_and_pool_parameters():
         conv_output_size(5, 5, 3, 3, 1.0, 0)
     with pytest.raises(ValueError, match=r"kernel 5x1 is larger than the padded input 4x"):
         conv_output_size(4, 9, 5, 1, 1, 0)
+
+
+# -- the strided helpers the ConvNetwork plan uses on float32 ---------------------------------
+
+@pytest.mark.parametrize("k,shape", [(2, (7, 5, 3)), (3, (9, 8, 2)), (3, (3, 3, 1))])
+def test_maxpool_into_any_dtype_and_given_buffers(k, shape):
+    from sst_hw.format.conv import maxpool_into, pool_output_size
+    x = np.random.default_rng(k).integers(-2 ** 23, 2 ** 23, size=(2,) + shape)
+    ref = ref_maxpool(x, k, 2)
+    ho, wo = pool_output_size(shape[0], shape[1], k)
+    xf = x.astype(np.float32)
+    rows = np.empty((2, ho, shape[1], shape[2]), np.float32)
+    out = np.empty((2, ho, wo, shape[2]), np.float32)
+    y = maxpool_into(xf, k, 2, ho, wo, rows, out)
+    assert y is out and np.array_equal(y.astype(np.int64), ref)
+
+
+def test_patch_view_is_the_im2col_order():
+    from sst_hw.format.conv import patch_view
+    x = np.random.default_rng(3).integers(0, 99, size=(2, 6, 7, 3))
+    for kh, kw, s in ((3, 3, 1), (2, 3, 2), (1, 1, 2)):
+        ho, wo = conv_output_size(6, 7, kh, kw, s, 0)
+        v = patch_view(x, kh, kw, s, ho, wo)
+        assert v.shape == (2, ho, wo, kh, kw * 3) and not v.flags.writeable
+        for b, oy, ox, ky, kx, c in [(1, ho - 1, wo - 1, kh - 1, kw - 1, 2), (0, 1, 0, 0, 0, 1)]:
+            assert v[b, oy, ox, ky, kx * 3 + c] == x[b, oy * s + ky, ox * s + kx, c]
+        assert np.array_equal(v.reshape(-1, kh * kw * 3), im2col(x, kh, kw, s, 0))
+    with pytest.raises(ValueError, match="C-contiguous"):
+        patch_view(x[:, ::2], 1, 1, 1, 3, 7)
+    with pytest.raises(ValueError, match=r"4x7 windows of 3x3 at stride 1 do not fit a 6x7"):
+        patch_view(x, 3, 3, 1, 4, 7)

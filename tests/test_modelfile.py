@@ -210,10 +210,12 @@ def test_wrong_format_name(tmp_path, parts):
 
 def test_wrong_version(tmp_path, parts):
     head, arrays = parts
-    expect(write(tmp_path / "m.npz", head | {"version": 2}, arrays),
-           "unsupported format version 2 (this reader knows version 1)")
+    expect(write(tmp_path / "m.npz", head | {"version": 3}, arrays),
+           "unsupported format version 3 (this reader knows versions 1, 2)")
     expect(write(tmp_path / "m.npz", head | {"version": "1"}, arrays),
-           "unsupported format version '1' (this reader knows version 1)")
+           "unsupported format version '1' (this reader knows versions 1, 2)")
+    expect(write(tmp_path / "m.npz", head | {"version": 1.0}, arrays),
+           "unsupported format version 1.0")
 
 
 def test_header_keys(tmp_path, parts):

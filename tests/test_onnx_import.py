@@ -412,13 +412,17 @@ def test_cli_import_errors(tmp_path, capsys, args, message):
     assert not (tmp_path / "x.sst").exists()
 
 
-def test_cli_import_refuses_conv(tmp_path, capsys):
+def test_cli_import_sends_conv_graphs_to_the_cnn_importer(tmp_path, capsys):
+    # A graph with a Conv takes the CNN path (tests/test_cnn_import.py), whose checks
+    # then refuse this one: it ends in a flatten, not in a dense layer of logits.
     g = G(("N", 1, 8, 8))
     h = g.node("Conv", ["x", g.const(RNG.normal(size=(4, 1, 3, 3)))], name="conv1")
     onnx.save(g.model(g.node("Flatten", [h])), tmp_path / "c.onnx")
     rc = cli.main(["import", str(tmp_path / "c.onnx"), "-o", str(tmp_path / "x.sst")])
     assert rc == 2
-    assert "unsupported ONNX operator 'Conv' (node 'conv1')" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "must end with a dense layer" in err and "Traceback" not in err
+    assert not (tmp_path / "x.sst").exists()
 
 
 # -- real exporters: skl2onnx, torch.onnx.export ----------------------------------------------

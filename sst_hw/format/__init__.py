@@ -4,8 +4,12 @@
   direct codes), projection of float weights, packing;
 * :mod:`.arith`: the integer arithmetic contract (widths and ranges);
 * :mod:`.golden`: the bit-exact integer golden model, the oracle of every
-  hardware test; :mod:`.random_model`: random valid networks for tests;
-* :mod:`.modelfile`: the versioned model file; :mod:`.compression`: bits
+  hardware test; :mod:`.conv`: conv2d, max-pool and flatten on top of it;
+  :mod:`.convnet`: convolutional networks (``ConvNetwork``) and their fast,
+  proved-exact forward pass; :mod:`.random_model`: random valid networks
+  (MLP and CNN) for tests and benchmarks;
+* :mod:`.modelfile`: the versioned model file (version 1 MLP, version 2
+  CNN); :mod:`.compression`: bits
   against fp32; :mod:`.dense`: the dense baselines' weight formats;
 * :mod:`.limits`: the bounds of every size parameter.
 

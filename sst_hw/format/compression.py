@@ -20,6 +20,14 @@ fp32 baseline
 
 ``ratio`` is baseline bits / stored bits; ``weight_ratio`` counts the weights
 only (32 bits each against the code bits), the figure the paper quotes.
+
+A :class:`~sst_hw.format.convnet.ConvNetwork` is counted the same way: a conv
+layer stores one dense row of ``kh*kw*Cin`` weights per output channel (the
+weights are shared by every pixel), so it is counted exactly as a dense layer
+of ``kh*kw*Cin`` inputs and ``Cout`` outputs (codes with their padding, ``M``,
+``C`` and ``S``). Max-pool and flatten store nothing: they count 0 bits and
+have no entry. The whole-model figure adds up every conv and dense layer,
+the first and the last included.
 """
 
 from __future__ import annotations
@@ -27,7 +35,9 @@ from __future__ import annotations
 import numpy as np
 
 from sst_hw.format import arith
-from sst_hw.format.golden import Network
+from sst_hw.format.conv import Conv2D
+from sst_hw.format.convnet import ConvNetwork
+from sst_hw.format.golden import Layer, Network
 
 __all__ = ["compression", "format_compression", "SHIFT_BITS", "FLOAT_BITS"]
 
@@ -68,10 +78,15 @@ def _layer(layer, last: bool) -> dict:
     }
 
 
-def compression(network: Network) -> dict:
-    """Per-layer and whole-model bit counts and ratios of ``network``.
+def compression(network) -> dict:
+    """Per-layer and whole-model bit counts and ratios of ``network``, a
+    :class:`Network` or a :class:`ConvNetwork`.
 
-    Returns ``{"layers": [dict per layer], "total": dict}`` with, per entry:
+    Returns ``{"layers": [dict per conv or dense layer], "total": dict}``. A
+    layer entry also has ``layer`` (its index in ``network.layers``),
+    ``kind`` (``"conv2d"`` or ``"dense"``) and ``shape`` (``"784x64"`` for a
+    dense layer, ``"3x3x16>32"`` for a conv of 3x3 kernels over 16 channels
+    into 32). Every entry, and the total, has:
     ``weights``, ``code_bits``, ``mult_bits``, ``add_bits`` (``add_width``
     bits per row), ``shift_bits``, ``total_bits`` (integer model),
     ``float_total_bits`` (codes + fp32 alpha and bias), ``fp32_bits``
@@ -79,10 +94,22 @@ def compression(network: Network) -> dict:
     (fp32 / total), ``float_ratio`` (fp32 / float_total) and
     ``weight_ratio`` (32 * weights / code bits). All bit counts are ints.
     """
-    if not isinstance(network, Network):
-        raise TypeError(f"network must be a Network, not {type(network).__name__}")
+    if not isinstance(network, (Network, ConvNetwork)):
+        raise TypeError(f"network must be a Network or a ConvNetwork, not "
+                        f"{type(network).__name__}")
     last = len(network.layers) - 1
-    layers = [_layer(layer, i == last) for i, layer in enumerate(network.layers)]
+    layers = []
+    for i, layer in enumerate(network.layers):
+        if isinstance(layer, Conv2D):
+            d = _layer(layer.layer, i == last)
+            d.update(layer=i, kind="conv2d",
+                     shape=f"{layer.kh}x{layer.kw}x{layer.cin}>{layer.cout}")
+        elif isinstance(layer, Layer):
+            d = _layer(layer, i == last)
+            d.update(layer=i, kind="dense", shape=f"{layer.in_features}x{layer.out_features}")
+        else:
+            continue                    # max-pool, flatten: nothing stored
+        layers.append(d)
     keys = ("weights", "code_bits", "mult_bits", "add_bits", "shift_bits", "total_bits",
             "float_total_bits", "fp32_bits")
     total = {k: sum(d[k] for d in layers) for k in keys}
@@ -107,10 +134,14 @@ def format_compression(report: dict) -> str:
                 f"x{d['ratio']:>5.1f} x{d['weight_ratio']:>5.1f} x{d['float_ratio']:>8.1f}")
 
     for i, d in enumerate(report["layers"]):
-        lines.append(row(str(i), f"{d['in_features']}x{d['out_features']}", d))
+        shape = d.get("shape", f"{d['in_features']}x{d['out_features']}")
+        lines.append(row(str(d.get("layer", i)), shape, d))
     lines.append(row("all", "", report["total"]))
     lines.append("  M, C, S: requantization multipliers, constants (at the width their values "
                  "need), shifts;")
     lines.append("  w-only: 32-bit weights vs code bits; f32-scale: codes + fp32 alpha and bias "
                  "per row instead of M, C, S")
+    if any(d.get("kind") == "conv2d" for d in report["layers"]):
+        lines.append("  conv kh x kw x Cin > Cout: one row of kh*kw*Cin shared weights per "
+                     "output channel; max-pool and flatten store nothing")
     return "\n".join(lines)

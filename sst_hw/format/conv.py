@@ -39,7 +39,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
+from numpy.lib.stride_tricks import as_strided
 
 from sst_hw.format import arith
 from sst_hw.format.codebook import Codebook, _check_int
@@ -60,6 +60,8 @@ __all__ = [
     "forward_all",
     "im2col",
     "maxpool",
+    "maxpool_into",
+    "patch_view",
     "pool_output_size",
 ]
 
@@ -172,10 +174,29 @@ def im2col(x, kh, kw, stride=1, pad=0) -> np.ndarray:
     ph, pw = _check_pad(pad, kh, kw)
     if ph or pw:
         x = np.pad(x, ((0, 0), (ph, ph), (pw, pw), (0, 0)))
-    win = sliding_window_view(x, (kh, kw), axis=(1, 2))       # (B, H', W', C, kh, kw)
-    win = win[:, :(ho - 1) * stride + 1:stride, :(wo - 1) * stride + 1:stride]
-    win = win.transpose(0, 1, 2, 4, 5, 3)                      # (B, Ho, Wo, kh, kw, C)
+    x = np.ascontiguousarray(x)
+    win = patch_view(x, kh, kw, stride, ho, wo)
     return np.ascontiguousarray(win, dtype=np.int64).reshape(b * ho * wo, kh * kw * c)
+
+
+def patch_view(xp: np.ndarray, kh: int, kw: int, stride: int, ho: int, wo: int) -> np.ndarray:
+    """A read-only strided view ``(B, Ho, Wo, kh, kw*C)`` of the windows of the
+    already padded, C-contiguous ``(B, H', W', C)`` array ``xp``: element
+    ``[b, oy, ox, ky, kx*C + c]`` is ``xp[b, oy*stride + ky, ox*stride + kx, c]``.
+
+    Channels-last makes the ``kw*C`` values of one kernel row one contiguous
+    run of ``xp``, so a window is ``kh`` runs and copying the view (one
+    ``np.copyto``) gives the im2col rows in ``(ky, kx, c)`` order, dtype kept.
+    """
+    if not xp.flags.c_contiguous:
+        raise ValueError("patch_view needs a C-contiguous (B, H, W, C) array")
+    b, hp, wp, c = xp.shape
+    if (ho - 1) * stride + kh > hp or (wo - 1) * stride + kw > wp:
+        raise ValueError(f"{ho}x{wo} windows of {kh}x{kw} at stride {stride} do not fit "
+                         f"a {hp}x{wp} input")
+    sb, sh, sw, sc = xp.strides
+    return as_strided(xp, (b, ho, wo, kh, kw * c), (sb, stride * sh, stride * sw, sh, sc),
+                      writeable=False)
 
 
 def _check_pool(k, stride):
@@ -209,11 +230,31 @@ def maxpool(x, k, stride=POOL_STRIDE) -> np.ndarray:
     a window are dropped)."""
     x, single = _as_images(x)
     ho, wo = pool_output_size(x.shape[1], x.shape[2], k, stride)
-    k, stride = int(k), int(stride)
-    win = sliding_window_view(x, (k, k), axis=(1, 2))          # (B, H', W', C, k, k)
-    win = win[:, :(ho - 1) * stride + 1:stride, :(wo - 1) * stride + 1:stride]
-    y = win.max(axis=(4, 5))
+    y = maxpool_into(x, int(k), int(stride), ho, wo)
     return y[0] if single else y
+
+
+def maxpool_into(x: np.ndarray, k: int, stride: int, ho: int, wo: int, rows=None, out=None):
+    """The max-pool of a checked ``(B, H, W, C)`` array of any dtype, separably:
+    the max of the ``k`` strided row slices (into ``rows``, ``(B, Ho, W, C)``),
+    then of the ``k`` strided column slices of that (into ``out``,
+    ``(B, Ho, Wo, C)``); both are allocated when not given. Exact for any
+    dtype (a max rounds nothing), no Python loop over pixels."""
+    if k < 2:
+        raise ValueError(f"max-pool kernel must be at least 2, not {k}")
+    b, _, w, c = x.shape
+    span_h, span_w = (ho - 1) * stride + 1, (wo - 1) * stride + 1
+    if rows is None:
+        rows = np.empty((b, ho, w, c), x.dtype)
+    if out is None:
+        out = np.empty((b, ho, wo, c), x.dtype)
+    np.maximum(x[:, 0:span_h:stride], x[:, 1:1 + span_h:stride], out=rows)
+    for dy in range(2, k):
+        np.maximum(rows, x[:, dy:dy + span_h:stride], out=rows)
+    np.maximum(rows[:, :, 0:span_w:stride], rows[:, :, 1:1 + span_w:stride], out=out)
+    for dx in range(2, k):
+        np.maximum(out, rows[:, :, dx:dx + span_w:stride], out=out)
+    return out
 
 
 # -- widths -------------------------------------------------------------------------------

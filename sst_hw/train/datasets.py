@@ -79,6 +79,9 @@ class Dataset:
         Class labels 0..classes-1.
     classes : int
         Number of classes.
+    image_shape : (H, W, C) or None
+        The image behind the flat features (HWC order, channel fastest), for
+        convolutional networks; None when the features are not an image.
     """
 
     name: str
@@ -87,6 +90,7 @@ class Dataset:
     x_test: np.ndarray
     y_test: np.ndarray
     classes: int
+    image_shape: tuple | None = None
 
     #: Bits and signedness of a raw feature (the network's input format).
     input_width = 8
@@ -240,7 +244,9 @@ def load_idx_folder(folder, name: str | None = None, *,
     ytr = arrays["train", "labels"].astype(np.int64)
     yte = arrays["t10k", "labels"].astype(np.int64)
     classes = int(max(ytr.max(), yte.max())) + 1
-    return Dataset(name, xtr, ytr, xte, yte, classes)
+    dims = arrays["train", "images"].shape[1:]
+    image = {1: None, 2: (*dims, 1), 3: dims}.get(len(dims))
+    return Dataset(name, xtr, ytr, xte, yte, classes, image)
 
 
 # -- named data sets ------------------------------------------------------------------------------
@@ -259,7 +265,7 @@ def load_digits() -> Dataset:
         idx = np.flatnonzero(y == c)
         pick = rng.permutation(idx)[:int(round(_DIGITS_TEST_FRACTION * len(idx)))]
         test[pick] = True
-    return Dataset("digits", x[~test], y[~test], x[test], y[test], int(y.max()) + 1)
+    return Dataset("digits", x[~test], y[~test], x[test], y[test], int(y.max()) + 1, (8, 8, 1))
 
 
 def load_fashion_mnist(folder=None) -> Dataset:

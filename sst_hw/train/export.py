@@ -52,7 +52,7 @@ from sst_hw.format.codebook import Codebook
 from sst_hw.format.golden import Layer, Network
 from sst_hw.train.mlp import MLP, accuracy, to_float
 
-__all__ = ["export_network", "train_and_export", "encode_ternary", "choose_scale",
+__all__ = ["export_network", "train_and_export", "requant_params", "training_meta", "encode_ternary", "choose_scale",
            "hidden_float_activations", "evaluate", "INPUT_SCALE"]
 
 #: Scale of the raw 0..255 input features: the float input is ``x / 255``.
@@ -164,27 +164,15 @@ def export_network(model: MLP, x_calib, *, act_width: int = 8, meta: dict | None
         probe = Layer(inf, out, cb, codes, np.ones(out, np.int64), zeros, 0, True, act_width)
         acc_w = probe.acc_width(*in_fmt)
         acc = probe.accumulate(a, acc_width=acc_w)
-        y = _float_out(scale, s_in, acc, h)
-        sample = _sample(y, rng)
-        if model.shift_only:
-            mult, shift, s_out = _shift_only(scale, s_in, sample, act_width, l)
-        else:
-            s_out = choose_scale(sample, act_width)
-            m = scale * s_in / s_out
-            shift = _max_shift(float(m.max()))
-            mult = np.round(m * 2.0 ** shift).astype(np.int64)
-        c = h / s_out * 2.0 ** shift + (float(1 << (shift - 1)) if shift else 0.0)
-        lo_c, hi_c = arith.add_range(acc_w)
-        add_f = np.clip(np.round(c), lo_c, hi_c)
-        clamped = int(np.count_nonzero(add_f != np.round(c)))
-        add = add_f.astype(np.int64)
+        rq = requant_params(scale, h, acc, s_in, acc_w, act_width, model.shift_only, l, rng)
+        mult, add, shift, s_out = rq["mult"], rq["add"], rq["shift"], rq["act_scale"]
         layer = Layer(inf, out, cb, codes, mult, add, shift, True, act_width,
                       scale.astype(np.float32), h.astype(np.float32))
         a = layer.requantize(acc)
         infos.append({"layer": l, "shift": shift, "act_scale": s_out, "clip": s_out * hi,
-                      "max_activation": float(y.max()), "mult_min": int(mult.min()),
+                      "max_activation": rq["max_activation"], "mult_min": int(mult.min()),
                       "mult_max": int(mult.max()), "rows_negated": int(flip.sum()),
-                      "add_clamped": clamped, "saturated": float(np.mean(a == hi))})
+                      "add_clamped": rq["add_clamped"], "saturated": float(np.mean(a == hi))})
         layers.append(layer)
         in_fmt = (act_width, False)
         s_in = s_out
@@ -193,6 +181,33 @@ def export_network(model: MLP, x_calib, *, act_width: int = 8, meta: dict | None
     meta.update({"act_scales": scales, "act_width": act_width, "shift_only": model.shift_only})
     net = Network(layers, 8, False, meta)
     return net, {"layers": infos, "act_scales": scales}
+
+
+def requant_params(scale, h, acc, s_in: float, acc_w: int, act_width: int,
+                   shift_only: bool, l: int, rng) -> dict:
+    """The requantization of one hidden layer (dense, or conv over patches).
+
+    ``scale`` (>= 0) and ``h`` are the per-row folded gain and bias,
+    ``acc`` the integer calibration accumulators (samples, rows) of the
+    inputs at scale ``s_in``, ``acc_w`` their width. Returns ``mult``,
+    ``add`` (int64 per row), ``shift``, ``act_scale`` (the output scale
+    ``s_out``), ``max_activation`` and ``add_clamped`` (rows whose ``C_r``
+    had to be clamped to its range)."""
+    y = _float_out(scale, s_in, acc, h)
+    sample = _sample(y, rng)
+    if shift_only:
+        mult, shift, s_out = _shift_only(scale, s_in, sample, act_width, l)
+    else:
+        s_out = choose_scale(sample, act_width)
+        m = scale * s_in / s_out
+        shift = _max_shift(float(m.max()))
+        mult = np.round(m * 2.0 ** shift).astype(np.int64)
+    c = h / s_out * 2.0 ** shift + (float(1 << (shift - 1)) if shift else 0.0)
+    lo_c, hi_c = arith.add_range(acc_w)
+    add_f = np.clip(np.round(c), lo_c, hi_c)
+    return {"mult": mult, "add": add_f.astype(np.int64), "shift": shift, "act_scale": s_out,
+            "max_activation": float(y.max()),
+            "add_clamped": int(np.count_nonzero(add_f != np.round(c)))}
 
 
 def _max_shift(mmax: float) -> int:
@@ -251,6 +266,21 @@ def evaluate(model: MLP, network: Network, dataset) -> dict:
             "agreement": accuracy(sst, cls)}
 
 
+def training_meta(dataset, codebook: Codebook, seed: int, schedule, acc: dict,
+                  comp: dict) -> dict:
+    """The ``meta`` entries every trained model file records: codebook, seed,
+    epochs, batch size, test accuracies and the compression totals."""
+    return {
+        "codebook": {"n": codebook.n, "k": codebook.k, "variant": codebook.variant,
+                     "assignment": codebook.assignment},
+        "seed": seed, "epochs": [schedule.epochs(p) for p in ("float", "prune", "sst")],
+        "batch_size": schedule.batch_size,
+        "test_accuracy": acc, "test_samples": int(len(dataset.y_test)),
+        "compression": {k: comp["total"][k] for k in ("total_bits", "fp32_bits", "ratio",
+                                                        "weight_ratio")},
+    }
+
+
 def train_and_export(dataset, sizes, codebook: Codebook, *, schedule=None, seed: int = 0,
                      shift_only: bool = False, act_width: int = 8, progress=None,
                      calib_samples: int = 10000, model: MLP | None = None) -> dict:
@@ -281,16 +311,7 @@ def train_and_export(dataset, sizes, codebook: Codebook, *, schedule=None, seed:
     ev = evaluate(result.model, net, dataset)
     acc = {"float": result.accuracy["float"], "prune": result.accuracy["prune"], **ev}
     comp = compression(net)
-    sched = result.schedule
-    net.meta.update({
-        "dataset": dataset.name, "sizes": [int(s) for s in sizes],
-        "codebook": {"n": codebook.n, "k": codebook.k, "variant": codebook.variant,
-                     "assignment": codebook.assignment},
-        "seed": seed, "epochs": [sched.epochs(p) for p in ("float", "prune", "sst")],
-        "batch_size": sched.batch_size,
-        "test_accuracy": acc, "test_samples": int(len(dataset.y_test)),
-        "compression": {k: comp["total"][k] for k in ("total_bits", "fp32_bits", "ratio",
-                                                        "weight_ratio")},
-    })
+    net.meta.update({"dataset": dataset.name, "sizes": [int(s) for s in sizes]})
+    net.meta.update(training_meta(dataset, codebook, seed, result.schedule, acc, comp))
     return {"network": net, "train": result, "export": info, "accuracy": acc,
             "compression": comp, "seconds": time.monotonic() - t0}

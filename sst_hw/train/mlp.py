@@ -66,10 +66,10 @@ from sst_hw.format.codebook import Codebook
 from sst_hw.format.encode import project
 
 __all__ = ["MLP", "Schedule", "Adam", "Progress", "BlasThreads", "TrainResult", "train", "PHASES",
-           "structured_mask", "sst_weights", "sst_dense", "keep_schedule", "accuracy"]
+           "run_phases", "structured_mask", "sst_weights", "sst_dense", "keep_schedule", "accuracy"]
 
 PHASES = ("float", "prune", "sst")
-_BN_EPS = 1e-5
+BN_EPS = 1e-5
 _STD_EPS = 1e-8
 #: Latent weights start at standard deviation _INIT_GAIN / sqrt(fan_in). The
 #: normalized weights do not depend on that scale, but Adam's steps do not
@@ -523,7 +523,7 @@ class MLP:
         """Eval-mode batch norm of hidden layer ``l`` as ``y = g * z + h``: (g, h)
         float64 (out,); ``g`` is the same in every row under ``shift_only``."""
         out = self.sizes[l + 1]
-        inv = 1.0 / np.sqrt(self.run_var[l].astype(np.float64) + _BN_EPS)
+        inv = 1.0 / np.sqrt(self.run_var[l].astype(np.float64) + BN_EPS)
         g = np.broadcast_to(inv * (1.0 if self.shift_only else self.gamma[l]), (out,)).copy()
         h = self.beta[l] - g * self.run_mean[l]
         return g, h.astype(np.float64)
@@ -534,7 +534,7 @@ class MLP:
         var = (d * d).mean(0)
         if self.shift_only:
             var = np.array([var.mean()], var.dtype)
-        sig = np.sqrt(var + _BN_EPS)
+        sig = np.sqrt(var + BN_EPS)
         zhat = d / sig
         y = zhat * (1.0 if self.shift_only else self.gamma[l]) + self.beta[l]
         if momentum:
@@ -852,7 +852,17 @@ def train(dataset, sizes, codebook: Codebook, *, schedule: Schedule | None = Non
         if not isinstance(codebook, Codebook):
             raise TypeError(f"codebook must be a Codebook, not {codebook!r}")
         model.codebook = codebook
-    rng = np.random.default_rng(int(order_seed))
+    return run_phases(model, dataset, schedule, np.random.default_rng(int(order_seed)),
+                      progress, phases)
+
+
+def run_phases(model, dataset, schedule: Schedule, rng, progress: Progress,
+               phases=PHASES) -> TrainResult:
+    """The phases of :func:`train` for any trainer model with the passes of
+    :class:`MLP` (``forward_train``, ``backward``, ``params``, ``recalibrate``,
+    ``predict``, ``phase``, ``keep``, ``codebook``): an :class:`MLP` or a
+    :class:`~sst_hw.train.cnn.CNN`. ``rng`` draws the batch order."""
+    codebook = model.codebook
     result = TrainResult(model, schedule)
     xtr, ytr = dataset.x_train, dataset.y_train
     t_start = time.monotonic()

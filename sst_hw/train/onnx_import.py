@@ -52,10 +52,14 @@ note. A graph with no output on the scores or the label branch is refused.
 Weights in external data files (``model.onnx.data``) are read from the model
 file's folder (:func:`load_onnx`), whatever the working directory.
 
-Every other operator is refused with its name and node. Consecutive affine
-nodes (``Gemm``/``MatMul``, ``Add``, ``BatchNormalization``) between two
-ReLUs are composed into one layer, so a batch norm before or after a ReLU, or
-one on the input, is folded exactly.
+Every other operator is refused with its name and node; a graph with a ``Conv``
+is refused with a pointer to the CNN importer, :func:`load_onnx_cnn
+<sst_hw.train.onnx_cnn.load_onnx_cnn>` (:mod:`sst_hw.train.onnx_cnn`, which
+builds on this module's graph walk; ``load_onnx_cnn`` and ``FloatCNN`` can be
+imported from here too). Consecutive affine nodes (``Gemm``/``MatMul``,
+``Add``, ``BatchNormalization``) between two ReLUs are composed into one
+layer, so a batch norm before or after a ReLU, or one on the input, is folded
+exactly.
 
 From float to SST
 -----------------
@@ -120,6 +124,16 @@ _FOLDABLE_OPS = ("Identity", "Cast", "Reshape", "Flatten", "Squeeze", "Unsqueeze
                  "Reciprocal")
 _LINEAR_OPS = ("Gemm", "MatMul")
 _FLOAT_TYPES = {1: "float", 10: "float16", 11: "double", 16: "bfloat16"}
+
+
+def __getattr__(name):
+    # The CNN importer's entry points, from the module that builds on this one (imported
+    # on first use: it imports this module).
+    if name in ("load_onnx_cnn", "FloatCNN"):
+        from sst_hw.train import onnx_cnn
+
+        return getattr(onnx_cnn, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class OnnxImportError(ValueError):
@@ -256,8 +270,15 @@ def load_onnx(path) -> FloatMLP:
     Raises :class:`FileNotFoundError` when it does not exist and
     :class:`OnnxImportError` (naming the file) when it is not a valid ONNX
     model, its external data is missing, or it is not a supported MLP (see
-    the module docstring).
+    the module docstring; a convolutional network is refused with a pointer to
+    :func:`sst_hw.train.onnx_cnn.load_onnx_cnn`).
     """
+    return from_model(_read_model(path), str(path))
+
+
+def _read_model(path):
+    """The ``onnx.ModelProto`` of the file ``path``, its external data loaded from the
+    file's own folder. Raises as :func:`load_onnx` does for a file that cannot be read."""
     onnx, _ = _onnx()
     from onnx.external_data_helper import load_external_data_for_model
 
@@ -290,12 +311,20 @@ def load_onnx(path) -> FloatMLP:
             raise OnnxImportError(f"{str(path)!r}: cannot read its external data "
                                   f"({', '.join(sorted({loc for _, loc in external}))}): "
                                   f"{first}") from None
-    return from_model(model, str(path))
+    return model
 
 
 def from_model(model, source: str = "model") -> FloatMLP:
     """A :class:`FloatMLP` from an in-memory ``onnx.ModelProto`` (external data, if
     any, already loaded: use :func:`load_onnx` for a file)."""
+    return _Walker(*_checked_model(model, source)).run()
+
+
+def _checked_model(model, source: str, loader: str = "load_onnx"):
+    """Check an in-memory ``onnx.ModelProto``: ``(graph, numpy_helper, fail, source,
+    opsets)``, the arguments of a graph walker (:class:`_Walker`), with ``fail(msg)``
+    the :class:`OnnxImportError` naming ``source``; ``loader`` is the file loader
+    that messages recommend."""
     onnx, numpy_helper = _onnx()
     if not isinstance(model, onnx.ModelProto):
         raise TypeError(f"model must be an onnx.ModelProto, not {type(model).__name__}")
@@ -309,7 +338,7 @@ def from_model(model, source: str = "model") -> FloatMLP:
     if external:
         name, location = external[0]
         raise fail(f"tensor {name!r} is stored in the external data file {location!r}, not "
-                   f"loaded; import the file with load_onnx(path), which reads it from the "
+                   f"loaded; import the file with {loader}(path), which reads it from the "
                    f"model's folder")
     try:
         onnx.checker.check_model(model)
@@ -317,7 +346,7 @@ def from_model(model, source: str = "model") -> FloatMLP:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise fail(f"invalid ONNX model: {first}") from None
     opsets = {o.domain or "": o.version for o in model.opset_import}
-    return _Walker(model.graph, numpy_helper, fail, source, opsets).run()
+    return model.graph, numpy_helper, fail, source, opsets
 
 
 def _attrs(node) -> dict:
@@ -331,7 +360,20 @@ def _node_name(node, i) -> str:
 
 
 class _Walker:
-    """Follows the chain of nodes from the input, collecting affine maps and ReLUs."""
+    """Follows the chain of nodes from the input, collecting affine maps and ReLUs.
+
+    The chain itself (:meth:`_chain_nodes`: constants, constant folding, the label
+    branch, the single-chain checks), the graph input (:meth:`_input`), the graph
+    outputs (:meth:`_check_outputs`) and the dense operators are shared with the CNN
+    importer (:mod:`sst_hw.train.onnx_cnn`), which subclasses this one.
+    """
+
+    #: What the graph must be, in messages.
+    network = "an MLP"
+    #: Operators allowed on the chain, in the order messages list them.
+    supported = SUPPORTED_OPS
+    #: Operators on the chain that may have more than one output.
+    multi_output = ("BatchNormalization",)
 
     def __init__(self, graph, numpy_helper, fail, source, opsets=None):
         self.graph = graph
@@ -343,6 +385,7 @@ class _Walker:
         self.consts = {t.name: numpy_helper.to_array(t).astype(np.float64)
                        if t.data_type in _FLOAT_TYPES else numpy_helper.to_array(t)
                        for t in graph.initializer}
+        self.n_linear = 0
 
     # The pending affine map of the current layer: W (None = identity) and b.
     def _affine(self, a, c, label, short):
@@ -363,6 +406,7 @@ class _Walker:
                 self.b = a @ self.b + c
             self.features = a.shape[0]
             self.linear = True
+            self.n_linear += 1
         self.nodes.append(short)
 
     def _diag(self, g, h, short):
@@ -375,6 +419,10 @@ class _Walker:
             self.W = g[:, None] * self.W
             self.b = g * self.b + h
         self.nodes.append(short)
+
+    def _start_layer(self):
+        """No pending affine map: the next layer starts here."""
+        self.W, self.b, self.linear, self.nodes = None, None, False, []
 
     def _const(self, name, node_label, what):
         if name not in self.consts:
@@ -398,42 +446,53 @@ class _Walker:
         raise self.fail(f"node {node_label}: {what} of shape {tuple(v.shape)} does not "
                         f"broadcast over {n} features (need a scalar, ({n},) or (1, {n}))")
 
-    def run(self) -> FloatMLP:
-        g = self.graph
-        inputs = [i for i in g.input if i.name not in self.consts]
+    def _input(self):
+        """``(value_info, dims)`` of the graph's one float input, ``dims`` its shape with
+        ``None`` for a symbolic dimension (``()`` when the shape is not given)."""
+        inputs = [i for i in self.graph.input if i.name not in self.consts]
         if len(inputs) != 1:
             names = ", ".join(repr(i.name) for i in inputs) or "none"
-            raise self.fail(f"an MLP needs exactly one (non-constant) graph input, not "
-                            f"{len(inputs)} ({names})")
+            raise self.fail(f"{self.network} needs exactly one (non-constant) graph input, "
+                            f"not {len(inputs)} ({names})")
         inp = inputs[0]
         tt = inp.type.tensor_type
         if not inp.type.HasField("tensor_type") or tt.elem_type not in _FLOAT_TYPES:
             raise self.fail(f"the input {inp.name!r} must be a float tensor (float, double, "
                             f"float16), not element type {tt.elem_type}")
         dims = tuple(d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim)
-        if tt.HasField("shape") and len(dims) < 2:
-            raise self.fail(f"the input {inp.name!r} must have a batch dimension and "
-                            f"features, not shape {dims}")
-        feat_dims = dims[1:]
-        self.batch = dims[0] if dims else None
-        self.rank = len(dims) if tt.HasField("shape") else 2
-        self.features = (int(np.prod(feat_dims)) if feat_dims and None not in feat_dims
-                         else None)
-        head = self.head = inp.name
-        self.W, self.b, self.linear, self.nodes = None, None, False, []
-        # Every tensor of the chain -> how many Gemm/MatMul nodes precede it: the scores
-        # are the tensors after the last one.
-        self.chain = {head: 0}
-        n_linear = 0
+        self.has_shape = tt.HasField("shape")
+        return inp, dims
+
+    def _unsupported_hint(self) -> str:
+        """Appended to the message refusing an unsupported operator."""
+        conv = next((n for n in self.graph.node if n.op_type == "Conv"
+                     and n.domain in ("", "ai.onnx")), None)
+        if conv is None:
+            return ""
+        return (f"; this graph is a convolutional network (node "
+                f"{conv.name or 'Conv'!r} is a Conv), which the MLP importer does not "
+                f"read: the CNN import path is sst_hw.train.onnx_cnn.load_onnx_cnn")
+
+    def _chain_nodes(self):
+        """The nodes of the chain from the input, in graph order, as ``(node, op, attrs,
+        label, short)`` (``label`` is ``'name' (Op)`` for messages, ``short``
+        ``name (Op)`` for :attr:`FloatLayer.nodes`), each in :attr:`supported` and
+        reading the chain's current value :attr:`head` plus constants.
+
+        ``Constant`` nodes, nodes computed from constants alone and the label branch
+        are handled here and not yielded; nothing but ``Identity`` or ``Cast`` may follow
+        a Softmax/LogSoftmax. Once the caller has handled a node, its output becomes
+        :attr:`head`, recorded in :attr:`chain` with the number of linear layers
+        (:attr:`n_linear`) before it.
+        """
+        self.chain = {self.head: 0}
         # The label branch: nodes (ArgMax, ZipMap, ...) that turn the scores into labels,
         # and everything computed from them. Dropped: the integer network returns the
         # arg-max class index itself.
         self.label_tensors, self.label_nodes, self.label_reads = set(), [], []
         self.class_table = None
-        layers = []
-        output = "logits"
         final_seen = None
-        for i, node in enumerate(g.node):
+        for i, node in enumerate(self.graph.node):
             op = node.op_type
             label = f"{_node_name(node, i)!r} ({op})"
             default_domain = node.domain in ("", "ai.onnx")
@@ -448,90 +507,120 @@ class _Walker:
             if not live and node.input and default_domain and op in _FOLDABLE_OPS:
                 self._fold(node, label)           # e.g. Identity of an initializer
                 continue
-            if not default_domain or op not in SUPPORTED_OPS:
+            if not default_domain or op not in self.supported:
                 name = op if default_domain else f"{node.domain}.{op}"
                 raise self.fail(f"unsupported ONNX operator {name!r} (node "
                                 f"{_node_name(node, i)!r}); supported: "
-                                f"{', '.join(SUPPORTED_OPS)}, and a label branch of "
-                                f"{', '.join(LABEL_OPS)} after the scores")
+                                f"{', '.join(self.supported)}, and a label branch of "
+                                f"{', '.join(LABEL_OPS)} after the scores"
+                                f"{self._unsupported_hint()}")
             if final_seen is not None and op not in _NO_OP_OPS:
                 raise self.fail(f"node {label} follows {final_seen}, which must be the last "
                                 f"node (only Identity or Cast may follow it)")
-            if live != [head]:
+            if live != [self.head]:
                 what = ("reads no activation" if not live else
                         f"reads {', '.join(map(repr, live))}, not only the chain's "
-                        f"current value {head!r}")
+                        f"current value {self.head!r}")
                 raise self.fail(f"node {label} {what}: only a single chain of nodes "
-                                f"(an MLP) is supported")
-            if op != "BatchNormalization" and len(node.output) != 1:
+                                f"({self.network}) is supported")
+            if op not in self.multi_output and len(node.output) != 1:
                 raise self.fail(f"node {label} must have one output")
-            a = _attrs(node)
-            short = f"{_node_name(node, i)} ({op})"
+            yield node, op, _attrs(node), label, f"{_node_name(node, i)} ({op})"
+            if op in ("Softmax", "LogSoftmax"):
+                final_seen = label
+            self.head = node.output[0]
+            self.chain[self.head] = self.n_linear
+
+    def run(self) -> FloatMLP:
+        inp, dims = self._input()
+        if self.has_shape and len(dims) < 2:
+            raise self.fail(f"the input {inp.name!r} must have a batch dimension and "
+                            f"features, not shape {dims}")
+        feat_dims = dims[1:]
+        self.batch = dims[0] if dims else None
+        self.rank = len(dims) if self.has_shape else 2
+        self.features = (int(np.prod(feat_dims)) if feat_dims and None not in feat_dims
+                         else None)
+        self.head = inp.name
+        self._start_layer()
+        layers = []
+        output = "logits"
+        for node, op, a, label, short in self._chain_nodes():
             if op == "Identity":
                 pass
             elif op == "Cast":
-                to = a.get("to")
-                if to not in _FLOAT_TYPES:
-                    from onnx import TensorProto
-                    name = (TensorProto.DataType.Name(to) if to in TensorProto.DataType.values()
-                            else to)
-                    raise self.fail(f"node {label}: casts the activation to {name}; on the "
-                                    f"network's path only casts to a float type (float, "
-                                    f"double, float16, bfloat16) are supported")
+                self._cast(a, label)
             elif op in ("Flatten", "Reshape"):
                 self._flatten(node, op, a, label)
             elif self.rank != 2:
                 raise self.fail(f"node {label} needs a 2-D activation (batch, features), not "
                                 f"rank {self.rank}: flatten the input first (Flatten or "
                                 f"Reshape)")
-            elif op == "Gemm":
-                self._gemm(node, a, label, short)
-                n_linear += 1
-            elif op == "MatMul":
-                if node.input[0] != head:
-                    raise self.fail(f"node {label}: the activation must be the first "
-                                    f"input (x @ W)")
-                w = self._const(node.input[1], label, "weight matrix")
-                if w.ndim != 2:
-                    raise self.fail(f"node {label}: weight matrix must be 2-D (in, out), "
-                                    f"not shape {tuple(w.shape)}")
-                self._affine(w.T.copy(), np.zeros(w.shape[1]), label, short)
-                n_linear += 1
-            elif op == "Add":
-                c = self._const(next(x for x in node.input if x != head), label, "addend")
-                if self.features is None:
-                    raise self.fail(f"node {label}: the number of features is unknown "
-                                    f"before the first Gemm/MatMul")
-                self._affine(None, self._vector(c, self.features, label, "addend"), label,
-                             short)
-            elif op == "BatchNormalization":
-                self._batchnorm(node, a, label, short)
-            elif op == "Relu":
+            elif op in ("Softmax", "LogSoftmax"):
+                output = self._final(op, a, label)
+            elif not self._dense_node(node, op, a, label, short):     # Relu
                 if not self.linear:
                     raise self.fail(f"node {label}: a Relu must follow a Gemm or MatMul "
                                     f"(no linear layer since the input or the last Relu)")
                 layers.append(FloatLayer(self.W, self.b, True, self.nodes + [short]))
-                self.W, self.b, self.linear, self.nodes = None, None, False, []
-            elif op in ("Softmax", "LogSoftmax"):
-                axis = a.get("axis", 1)
-                if axis not in (1, -1):
-                    raise self.fail(f"node {label}: {op} over axis {axis}; only the class "
-                                    f"axis (1 or -1) of a 2-D output is supported")
-                output = "softmax" if op == "Softmax" else "log_softmax"
-                final_seen = label
-            head = self.head = node.output[0]
-            self.chain[head] = n_linear
+                self._start_layer()
         if self.W is not None or self.b is not None:
             if not self.linear:
                 raise self.fail("the last layer has no Gemm or MatMul after the last Relu")
             layers.append(FloatLayer(self.W, self.b, False, self.nodes))
         if not layers:
             raise self.fail("no Gemm or MatMul layer found")
-        self._check_outputs(n_linear, layers[-1].out_features)
+        self._check_outputs(self.n_linear, layers[-1].out_features)
         for layer in layers:
             layer.weight = np.ascontiguousarray(layer.weight, np.float64)
             layer.bias = np.asarray(layer.bias, np.float64).reshape(-1)
         return FloatMLP(layers, inp.name, dims, output, self.source, self.notes_out)
+
+    def _dense_node(self, node, op, a, label, short) -> bool:
+        """Fold an affine node (Gemm, MatMul, Add, BatchNormalization) on the 2-D
+        activation into the pending map; False for any other operator."""
+        if op == "Gemm":
+            self._gemm(node, a, label, short)
+        elif op == "MatMul":
+            if node.input[0] != self.head:
+                raise self.fail(f"node {label}: the activation must be the first "
+                                f"input (x @ W)")
+            w = self._const(node.input[1], label, "weight matrix")
+            if w.ndim != 2:
+                raise self.fail(f"node {label}: weight matrix must be 2-D (in, out), "
+                                f"not shape {tuple(w.shape)}")
+            self._affine(w.T.copy(), np.zeros(w.shape[1]), label, short)
+        elif op == "Add":
+            c = self._const(next(x for x in node.input if x != self.head), label, "addend")
+            if self.features is None:
+                raise self.fail(f"node {label}: the number of features is unknown "
+                                f"before the first Gemm/MatMul")
+            self._affine(None, self._vector(c, self.features, label, "addend"), label,
+                         short)
+        elif op == "BatchNormalization":
+            self._diag(*self._bn_params(node, a, label, self.features), short)
+        else:
+            return False
+        return True
+
+    def _cast(self, a, label):
+        """A Cast on the network's path: only to a float type (then a no-op)."""
+        to = a.get("to")
+        if to not in _FLOAT_TYPES:
+            from onnx import TensorProto
+            name = (TensorProto.DataType.Name(to) if to in TensorProto.DataType.values()
+                    else to)
+            raise self.fail(f"node {label}: casts the activation to {name}; on the "
+                            f"network's path only casts to a float type (float, "
+                            f"double, float16, bfloat16) are supported")
+
+    def _final(self, op, a, label) -> str:
+        """A final Softmax/LogSoftmax: ``"softmax"`` or ``"log_softmax"``."""
+        axis = a.get("axis", 1)
+        if axis not in (1, -1):
+            raise self.fail(f"node {label}: {op} over axis {axis}; only the class "
+                            f"axis (1 or -1) of a 2-D output is supported")
+        return "softmax" if op == "Softmax" else "log_softmax"
 
     def _check_outputs(self, n_linear, classes):
         """Sort the graph outputs into scores, labels and the rest; refuse a graph none of
@@ -696,7 +785,10 @@ class _Walker:
             c = np.zeros(out)
         self._affine(np.ascontiguousarray(w), c, label, short)
 
-    def _batchnorm(self, node, a, label, short):
+    def _bn_params(self, node, a, label, n):
+        """``(g, h)`` of an inference-mode BatchNormalization over ``n`` features or
+        channels (``None``: unknown, refused): ``y = g * x + h`` per feature, with the
+        node's epsilon."""
         if a.get("training_mode", 0):
             raise self.fail(f"node {label}: training_mode=1 is not supported (export the "
                             f"model in eval mode)")
@@ -707,16 +799,15 @@ class _Walker:
                             f"{len(node.input)}")
         scale, bias, mean, var = (self._const(x, label, what) for x, what in
                                   zip(node.input[1:], ("scale", "B", "mean", "var")))
-        if self.features is None:
+        if n is None:
             raise self.fail(f"node {label}: the number of features is unknown")
-        f = self.features
-        scale, bias, mean, var = (self._vector(v, f, label, what) for v, what in
+        scale, bias, mean, var = (self._vector(v, n, label, what) for v, what in
                                   zip((scale, bias, mean, var), ("scale", "B", "mean", "var")))
         if np.any(var < 0):
             raise self.fail(f"node {label}: negative variance {float(var.min())}")
         eps = float(a.get("epsilon", 1e-5))
         g = scale / np.sqrt(var + eps)
-        self._diag(g, bias - g * mean, short)
+        return g, bias - g * mean
 
 
 # -- into the trainer ------------------------------------------------------------------------
@@ -754,7 +845,7 @@ def to_mlp(net: FloatMLP, codebook, *, input_map: InputMap | None = None):
     return model, folded
 
 
-def _scale_of(w: np.ndarray, wn: np.ndarray, axis) -> np.ndarray:
+def scale_of(w: np.ndarray, wn: np.ndarray, axis) -> np.ndarray:
     """The factor ``s`` (per row, or one) with ``w = s * wn``: least squares."""
     return (w * wn).sum(axis=axis) / np.maximum((wn * wn).sum(axis=axis), 1e-300)
 
@@ -764,7 +855,7 @@ def fit_batchnorm(model, folded, x_raw, batch: int = 8192):
     computes exactly ``W x + b`` of ``folded``: its statistics measured on the
     raw inputs ``x_raw``, ``gamma`` and ``beta`` solved from them; and the
     last layer's temperature so that its training logits are ``W x``."""
-    from sst_hw.train.mlp import _BN_EPS, to_float
+    from sst_hw.train.mlp import BN_EPS, to_float
 
     x = np.asarray(x_raw)
     acts = [to_float(x[i:i + batch]).astype(np.float64) for i in range(0, len(x), batch)]
@@ -772,17 +863,17 @@ def fit_batchnorm(model, folded, x_raw, batch: int = 8192):
         w, b = folded[l]
         wn = model._normalized(l)[0].astype(np.float64)
         if model.is_last(l):
-            model.log_tau = np.array([math.log(max(float(_scale_of(w, wn, None)), 1e-30))],
+            model.log_tau = np.array([math.log(max(float(scale_of(w, wn, None)), 1e-30))],
                                      np.float32)
             break
-        s = _scale_of(w, wn, 1)                        # w = s_r * wn (row by row)
+        s = scale_of(w, wn, 1)                        # w = s_r * wn (row by row)
         zs = [a @ wn.T for a in acts]                  # the normalized pre-activations
         n = sum(len(z) for z in zs)
         mu = sum(z.sum(0) for z in zs) / n
         var = sum(((z - mu) ** 2).sum(0) for z in zs) / n
         model.run_mean[l] = mu.astype(np.float32)
         model.run_var[l] = var.astype(np.float32)
-        model.gamma[l] = (s * np.sqrt(var + _BN_EPS)).astype(np.float32)
+        model.gamma[l] = (s * np.sqrt(var + BN_EPS)).astype(np.float32)
         model.beta[l] = (b + s * mu).astype(np.float32)
         acts = [np.maximum(a @ w.T + b, 0.0) for a in acts]
 

@@ -59,7 +59,7 @@ def run(args):
     from sst_hw.boards import get_board
     from sst_hw.boards.build import make_board_top
     from sst_hw.boards.flow import BoardBuildError, build_bitstream
-    from sst_hw.format import modelfile
+    from sst_hw.cli.commands._model_args import load_mlp_model
     from sst_hw.synth.flow import SynthesisError
 
     if not args.model.is_file():
@@ -72,7 +72,7 @@ def run(args):
     stem = f"{args.model.stem}-{board.name}"
     build_dir = args.build_dir or Path("build") / "boards" / stem
     check_writable_dir(build_dir, "--build-dir")
-    network = modelfile.load(args.model)
+    network = load_mlp_model(args.model, "build")
     options = {k: getattr(args, k) for k in ("pe", "simd") if getattr(args, k) is not None}
     top = make_board_top(network, board, baud=args.baud, timeout_bits=args.timeout_bits,
                          **options)

@@ -58,7 +58,7 @@ def _kbit(bits: int) -> str:
 def run(args):
     import json
 
-    from sst_hw.format import modelfile
+    from sst_hw.cli.commands._model_args import load_mlp_model
     from sst_hw.plan.network import CapacityError
     from sst_hw.emit.network import write_network
     from sst_hw.plan.network import plan_network
@@ -73,7 +73,7 @@ def run(args):
     if args.json is not None:
         check_output_file(args.json, "--json")
     device = get_device(args.device)
-    network = modelfile.load(args.model)
+    network = load_mlp_model(args.model, "compile")
     kwargs = dict(pe=args.pe, simd=args.simd, memory=args.memory, requant=args.requant,
                   rom=args.rom)
     plan = plan_network(network, **kwargs)

@@ -28,6 +28,8 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from sst_hw.cli.commands._model_args import (
     add_codebook_args,
     add_common_args,
@@ -129,8 +131,10 @@ def run(args):
         default_calibration_dataset,
         import_and_export,
         load_onnx)
+    from sst_hw.train.cnn_import import import_and_export_cnn
     from sst_hw.train.datasets import load_dataset
     from sst_hw.train.mlp import Progress, Schedule
+    from sst_hw.train.onnx_cnn import is_convolutional, load_onnx_cnn
 
     # -- every check that needs no long work, first ---------------------------------------
     cb = codebook_of(args)
@@ -163,11 +167,13 @@ def run(args):
     check_common(args)
 
     progress = Progress(not args.quiet)
-    net = load_onnx(model_path)
+    cnn = is_convolutional(model_path)
+    net = load_onnx_cnn(model_path) if cnn else load_onnx(model_path)
     progress.line(f"{args.model}: {net.describe()}")
     for note in net.notes:
         progress.line(f"note: {note}")
-    spec = args.finetune or args.calib or default_calibration_dataset(net.sizes[0])
+    features = int(np.prod(net.input_shape)) if cnn else net.sizes[0]
+    spec = args.finetune or args.calib or default_calibration_dataset(features)
     progress.line(f"loading data set {spec} ...")
     data = load_dataset(spec)
     split = describe_test_split(data)
@@ -180,13 +186,14 @@ def run(args):
             schedule.batch_size = args.batch_size
         schedule.epochs_float = 0
         schedule.__post_init__()
-    res = import_and_export(net, data, cb, finetune=bool(args.finetune), schedule=schedule,
-                            input_map=input_map, act_width=args.act_width, seed=args.seed,
-                            progress=progress)
+    run_import = import_and_export_cnn if cnn else import_and_export
+    res = run_import(net, data, cb, finetune=bool(args.finetune), schedule=schedule,
+                     input_map=input_map, act_width=args.act_width, seed=args.seed,
+                     progress=progress)
     out.parent.mkdir(parents=True, exist_ok=True)
     modelfile.save(res["network"], out)
     acc, comp = res["accuracy"], res["compression"]
-    sizes = net.sizes
+    sizes = res["model"].arch if cnn else net.sizes
     # Warnings go to stderr as well, --quiet or not: a report read by a script (--json)
     # or skimmed must not hide a model that lost its accuracy.
     for warning in res["warnings"]:
@@ -201,7 +208,8 @@ def run(args):
         return 0
     how = (f"fine-tuned on {data.name}" if args.finetune
            else f"projected, calibrated on {data.name}")
-    print(f"source       {args.model}: {'-'.join(map(str, sizes))} ({net.describe()})")
+    shape = sizes if cnn else "-".join(map(str, sizes))
+    print(f"source       {args.model}: {shape} ({net.describe()})")
     print(f"network      SST {cb.describe_short()}, {cb.bits_per_weight:.4g} bit/weight, "
           f"{args.act_width}-bit activations, {how}")
     for note in res["notes"]:

@@ -6,6 +6,13 @@ With ``--model`` the device's identity (INFO) is checked against the model
 first (shape, widths and the model fingerprint) and ``--verify`` compares
 every result with the golden model. ``--port model`` runs against a
 simulated device (the golden model behind the same protocol), no hardware.
+
+A convolutional model (a version 2 model file with conv2d or max-pool
+layers) runs only with ``--port model``, on the golden model, its inputs
+flattened in HWC order (``(batch, H*W*C)``); no device runs one yet (the
+convolution engine is not built), and the simulated device reports model id
+0 (a fingerprint covers MLP models only), so there is nothing to check it
+against.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from pathlib import Path
 
 from sst_hw.cli.commands._inputs import load_input_batch
 from sst_hw.cli.commands._link_args import check_link_args
+from sst_hw.cli.commands._model_args import mlp_network, spatial_kinds
 from sst_hw.cli.errors import UserError
 from sst_hw.link.wire import DEFAULT_BAUD
 
@@ -46,15 +54,16 @@ def register(sub):
     p.set_defaults(func=run)
 
 
-def open_transport(port: str, baud: int, network=None):
-    """A transport for ``port``: ``model`` is the simulated device of ``network``,
-    anything else a pyserial port or URL."""
+def open_transport(port: str, baud: int, network=None, info=None):
+    """A transport for ``port``: ``model`` is the simulated device of ``network``
+    (reporting ``info``, by default the network's own), anything else a
+    pyserial port or URL."""
     from sst_hw.host.transport import ModelTransport, SerialTransport
 
     if port == "model":
         if network is None:
             raise UserError("--port model needs --model")
-        return ModelTransport(network)
+        return ModelTransport(network, info)
     try:
         return SerialTransport(port, baud)
     except ImportError:
@@ -72,17 +81,25 @@ def run(args):
     if args.model is not None and not args.model.is_file():
         raise UserError(f"no such model file: {args.model}")
     network = modelfile.load(args.model) if args.model else None
+    device_info = None
+    if network is not None and spatial_kinds(network):
+        if args.port != "model":
+            mlp_network(network, args.model, "no device runs this model; use --port model "
+                                             "to run it on the golden model")
+        device_info = _golden_device_info(network)
+    elif network is not None:
+        network = mlp_network(network, args.model)
     if args.verify and network is None:
         raise UserError("--verify needs --model")
     if args.input is None and not args.info:
         raise UserError("give an INPUT.npy file (or --info)")
     x = load_input_batch(args.input) if args.input is not None else None
-    transport = open_transport(args.port, args.baud, network)
+    transport = open_transport(args.port, args.baud, network, device_info)
     client = Client(transport, timeout=args.timeout)
     try:
         try:
             info = client.info()
-            if network is not None:
+            if network is not None and device_info is None:
                 info.check_network(network, check_id=not args.no_check)
         except ModelMismatch as e:
             print(f"sst-hw infer: error: {e}", file=sys.stderr)
@@ -129,6 +146,15 @@ def run(args):
         return 1
     finally:
         transport.close()
+
+
+def _golden_device_info(network):
+    """What the simulated device of a convolutional ``network`` reports: its
+    flat input (H*W*C values), formats and logits, model id 0 (unknown)."""
+    from sst_hw.link.wire import DeviceInfo
+    return DeviceInfo(n_inputs=network.in_features, input_width=network.input_width,
+                      input_signed=network.input_signed, n_classes=network.classes,
+                      logit_width=network.acc_widths()[-1])
 
 
 def _info_dict(info):

@@ -158,14 +158,17 @@ def _refuse(args, flags, why: str) -> None:
 
 
 def _load_model(path: Path, what: str):
+    from sst_hw.cli.commands._model_args import mlp_network
     from sst_hw.format import modelfile
     if not path.is_file():
         raise UserError(f"no such {what}: {path}")
     try:
-        return modelfile.load(path)
+        network = modelfile.load(path)
     except modelfile.ModelFormatError as e:
         raise UserError(f"{e} (a model file is written by `sst-hw train` or `sst-hw import`)") \
             from None
+    return mlp_network(network, path, "`sst-hw sim` simulates the hardware, which takes "
+                                      "MLP models only")
 
 
 def _load_sidecar(path: Path):

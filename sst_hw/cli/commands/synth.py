@@ -131,12 +131,12 @@ def check_sidecar_fit(sidecar: Path, device) -> None:
 def _compile_model(model: Path, device):
     """The network core of a model file, as an Amaranth component, refused
     (``UserError``) before any synthesis when it cannot fit ``device``."""
-    from sst_hw.format import modelfile
+    from sst_hw.cli.commands._model_args import load_mlp_model
     from sst_hw.plan.network import CapacityError
     from sst_hw.core.network import SSTNetwork
     from sst_hw.plan.network import plan_network
 
-    network = modelfile.load(model)
+    network = load_mlp_model(model, "synth")
     try:
         plan = plan_network(network)
         plan.check_fit(device)
