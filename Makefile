@@ -6,7 +6,7 @@ PIP    := $(VENV)/bin/pip
 # Parallel test workers (the suite is mostly subprocess-bound simulation/synthesis).
 JOBS   ?= 2
 
-.PHONY: setup test test-slow bench bench-engine bench-vs-dense bench-accuracy demo clean
+.PHONY: setup test test-slow bench bench-engine bench-vs-dense bench-accuracy bench-cnn fashion-mnist demo clean
 
 setup: $(VENV)/.installed
 
@@ -44,6 +44,16 @@ bench-vs-dense: setup
 # Debian's dataset-fashion-mnist and tens of minutes).
 bench-accuracy: setup
 	$(PY) benchmarks/bench_accuracy.py --dataset digits
+
+# The reference CNNs of models/: the shipped files' figures, re-measured without training
+# (needs Fashion-MNIST: `make fashion-mnist`).
+bench-cnn: setup
+	$(PY) benchmarks/bench_accuracy.py --cnn both --shipped
+
+# Fashion-MNIST from Debian (IDX files under /usr/share/datasets/fashion-mnist/; needs root).
+fashion-mnist:
+	test -d /usr/share/datasets/fashion-mnist || \
+	    (apt-get update && apt-get install -y dataset-fashion-mnist)
 
 clean:
 	rm -rf build sim_build .pytest_cache

@@ -3,7 +3,6 @@ torch.onnx.export fixtures (tests/fixtures/onnx/torch_cnn*.onnx), the imported
 channels-last FloatCNN checked against onnxruntime (and torch's recorded outputs)."""
 
 import re
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -24,37 +23,29 @@ from sst_hw.train.onnx_cnn import (
     load_onnx_cnn,
 )
 
+from support.onnx_graphs import GraphBuilder, rng_for
+
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "onnx"
+
+#: The graph builders' random source, reseeded for every test from the test's own
+#: name (:func:`support.onnx_graphs.rng_for`).
 RNG = np.random.default_rng(0)
 
 
 @pytest.fixture(autouse=True)
 def _rng_per_test(request):
     global RNG
-    RNG = np.random.default_rng(zlib.crc32(request.node.name.encode()))
+    RNG = rng_for(request)
 
 
 # -- graph builders ---------------------------------------------------------------------------
 
 
-class G:
-    """A tiny graph builder over an NCHW input ``x``: constants become initializers."""
+class G(GraphBuilder):
+    """A graph over an NCHW input ``x``, with random conv, batch-norm and Gemm layers."""
 
-    def __init__(self, shape):
-        self.nodes, self.inits, self.shape, self.k = [], [], shape, 0
-
-    def const(self, value, dtype=np.float32):
-        self.k += 1
-        name = f"c{self.k}"
-        self.inits.append(numpy_helper.from_array(np.asarray(value, dtype), name))
-        return name
-
-    def node(self, op, inputs, name=None, **attrs):
-        self.k += 1
-        out = f"t{self.k}"
-        self.nodes.append(helper.make_node(op, inputs, [out], name=name or f"n{self.k}",
-                                           **attrs))
-        return out
+    #: Every graph built here is valid ONNX (onnxruntime runs them).
+    check = True
 
     def conv(self, x, cin, cout, k, name=None, bias=True, **attrs):
         kh, kw = (k, k) if isinstance(k, int) else k
@@ -72,17 +63,6 @@ class G:
         w = RNG.normal(0, 1 / np.sqrt(i), (o, i))
         return self.node("Gemm", [x, self.const(w if attrs.get("transB") else w.T),
                                   self.const(RNG.normal(0, 0.3, o))], name=name, **attrs)
-
-    def model(self, opset=17):
-        self.nodes[-1].output[0] = "y"
-        g = helper.make_graph(self.nodes, "g",
-                              [helper.make_tensor_value_info("x", TensorProto.FLOAT,
-                                                             list(self.shape))],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", "K"])],
-                              self.inits)
-        m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
-        onnx.checker.check_model(m)
-        return m
 
 
 def _ort(model, x):

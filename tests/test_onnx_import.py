@@ -4,7 +4,6 @@ tests/fixtures/onnx/) scored against onnxruntime."""
 
 import json
 import re
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -31,49 +30,27 @@ from sst_hw.train.onnx_import import (
 from sst_hw.train.datasets import load_digits
 from sst_hw.train.mlp import Schedule, sst_weights
 
+from support.onnx_graphs import GraphBuilder, rng_for
+
 #: The graph builders' random source, reseeded for every test from the test's own
-#: name (:func:`_rng_per_test`), so that what a test draws does not depend on the
-#: tests that ran before it in the same worker.
+#: name (:func:`support.onnx_graphs.rng_for`).
 RNG = np.random.default_rng(0)
 
 
 @pytest.fixture(autouse=True)
 def _rng_per_test(request):
     global RNG
-    RNG = np.random.default_rng(zlib.crc32(request.node.name.encode()))
+    RNG = rng_for(request)
 
 
 # -- graph builders ---------------------------------------------------------------------------
 
 
-class G:
-    """A tiny graph builder: constants become initializers, nodes are chained by hand."""
+class G(GraphBuilder):
+    """A graph over 64 features by default."""
 
     def __init__(self, shape=("N", 64)):
-        self.nodes, self.inits, self.shape = [], [], shape
-        self.k = 0
-
-    def const(self, value, dtype=np.float32):
-        self.k += 1
-        name = f"c{self.k}"
-        self.inits.append(numpy_helper.from_array(np.asarray(value, dtype), name))
-        return name
-
-    def node(self, op, inputs, name=None, **attrs):
-        self.k += 1
-        out = f"t{self.k}"
-        self.nodes.append(helper.make_node(op, inputs, [out], name=name or f"n{self.k}",
-                                           **attrs))
-        return out
-
-    def model(self, out, opset=17):
-        self.nodes[-1].output[0] = "y"
-        g = helper.make_graph(self.nodes, "g",
-                              [helper.make_tensor_value_info("x", TensorProto.FLOAT,
-                                                             list(self.shape))],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", "C"])],
-                              self.inits)
-        return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+        super().__init__(shape)
 
 
 def _w(o, i, scale=None):

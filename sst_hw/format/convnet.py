@@ -55,7 +55,14 @@ from sst_hw.format.conv import (
     maxpool_into,
     patch_view,
 )
-from sst_hw.format.golden import Layer, LayerTrace, Network, _argmax_lowest, _check_bool
+from sst_hw.format.golden import (
+    Layer,
+    LayerTrace,
+    Network,
+    _argmax_lowest,
+    _check_bool,
+    check_layer_arithmetic,
+)
 
 __all__ = ["ConvNetwork", "KINDS", "kind_of", "CHUNK_BYTES", "BLAS_THREADS"]
 
@@ -159,26 +166,9 @@ class ConvNetwork:
             self._shapes.append(shape)
         last = len(self.layers) - 1
         for i, (layer, w) in enumerate(zip(self.layers, self.acc_widths())):
-            if w is None:
-                continue
-            if i == last:
-                if w > 64:
-                    raise ValueError(f"layer {i} (last) needs a {w}-bit accumulator; "
-                                     f"at most 64 bits are supported")
-                continue
-            g = _golden(layer)
-            rw = arith.requant_width(w)
-            if rw > 64:
-                raise ValueError(
-                    f"layer {i} ({kinds[i]}): acc * M + C needs {rw} bits (accumulator {w} + "
-                    f"multiplier {arith.MULT_BITS} + 1), more than the 64 bits supported")
-            lo, hi = arith.add_range(w)
-            bad = (g.add < lo) | (g.add > hi)
-            if bad.any():
-                r = int(np.flatnonzero(bad)[0])
-                raise ValueError(
-                    f"layer {i} ({kinds[i]}): add (C) {int(g.add[r])} at row {r} is out of "
-                    f"range {lo}..{hi} ({rw - 1}-bit signed for a {w}-bit accumulator)")
+            if w is not None:
+                check_layer_arithmetic(i, _golden(layer), w, i == last,
+                                       f"layer {i} ({kinds[i]})")
 
     # -- shapes and formats ----------------------------------------------------------------
 

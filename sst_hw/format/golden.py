@@ -31,8 +31,8 @@ import numpy as np
 from sst_hw.format import arith
 from sst_hw.format.codebook import Codebook, _check_int
 
-__all__ = ["Layer", "Network", "LayerTrace", "METHODS", "dense_accumulate",
-           "dense_accumulate_codes"]
+__all__ = ["Layer", "Network", "LayerTrace", "METHODS", "check_layer_arithmetic",
+           "dense_accumulate", "dense_accumulate_codes"]
 
 #: Ways :meth:`Layer.accumulate` may compute the dot products.
 METHODS = ("auto", "float", "int")
@@ -335,6 +335,38 @@ class Layer:
     __hash__ = None
 
 
+def check_layer_arithmetic(i: int, layer: Layer, acc_width: int, last: bool,
+                           what: str | None = None) -> None:
+    """Refuse layer ``i`` of a network if its arithmetic could wrap (ValueError).
+
+    ``layer`` reads inputs whose worst-case accumulator is ``acc_width`` bits.
+    The ``last`` layer returns raw accumulators, which must fit 64 bits; any
+    other layer requantizes, so ``acc * M + C`` must fit 64 bits
+    (:func:`arith.requant_width <sst_hw.format.arith.requant_width>`) and every
+    ``C_r`` must lie in :func:`arith.add_range <sst_hw.format.arith.add_range>`.
+    ``what`` names the layer in the requantization messages (default
+    ``"layer {i}"``; a container of several layer kinds adds the kind).
+    """
+    if last:
+        if acc_width > 64:
+            raise ValueError(f"layer {i} (last) needs a {acc_width}-bit accumulator; "
+                             f"at most 64 bits are supported")
+        return
+    what = f"layer {i}" if what is None else what
+    rw = arith.requant_width(acc_width)
+    if rw > 64:
+        raise ValueError(
+            f"{what}: acc * M + C needs {rw} bits (accumulator {acc_width} + multiplier "
+            f"{arith.MULT_BITS} + 1), more than the 64 bits supported")
+    lo, hi = arith.add_range(acc_width)
+    bad = (layer.add < lo) | (layer.add > hi)
+    if bad.any():
+        r = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"{what}: add (C) {int(layer.add[r])} at row {r} is out of range "
+            f"{lo}..{hi} ({rw - 1}-bit signed for a {acc_width}-bit accumulator)")
+
+
 class LayerTrace(NamedTuple):
     """What one layer saw and produced (:meth:`Network.activations`), int64 arrays.
 
@@ -393,23 +425,7 @@ class Network:
                                  f"has {b.in_features} inputs")
         last = len(self.layers) - 1
         for i, (layer, w) in enumerate(zip(self.layers, self.acc_widths())):
-            if i == last:
-                if w > 64:
-                    raise ValueError(f"layer {i} (last) needs a {w}-bit accumulator; "
-                                     f"at most 64 bits are supported")
-                continue
-            rw = arith.requant_width(w)
-            if rw > 64:
-                raise ValueError(
-                    f"layer {i}: acc * M + C needs {rw} bits (accumulator {w} + multiplier "
-                    f"{arith.MULT_BITS} + 1), more than the 64 bits supported")
-            lo, hi = arith.add_range(w)
-            bad = (layer.add < lo) | (layer.add > hi)
-            if bad.any():
-                r = int(np.flatnonzero(bad)[0])
-                raise ValueError(
-                    f"layer {i}: add (C) {int(layer.add[r])} at row {r} is out of range "
-                    f"{lo}..{hi} ({rw - 1}-bit signed for a {w}-bit accumulator)")
+            check_layer_arithmetic(i, layer, w, i == last)
 
     # -- formats ------------------------------------------------------------------------
 

@@ -23,26 +23,33 @@ Training runs the same phases with the same schedule logic
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from sst_hw.format.codebook import Codebook
 from sst_hw.train.arch import ConvSpec, DenseSpec, PoolSpec, arch_shapes, parse_arch
 from sst_hw.train.mlp import (
-    _INIT_GAIN,
     MLP,
     PHASES,
     Progress,
     Schedule,
     TrainResult,
+    continue_model,
     run_phases,
-    to_float)
+    to_float,
+    training_seeds)
 
 __all__ = ["CNN", "train_cnn", "im2col_f32", "col2im_f32"]
 
 #: Images per batch of the eval-mode passes (bounds the patch matrices' memory).
 _EVAL_BATCH = 500
+
+
+def _inside(size: int, out: int, off: int, stride: int, pad: int) -> tuple[int, int]:
+    """The output positions ``lo..hi-1`` whose window offset ``off`` lands inside an
+    input axis of ``size`` (``o * stride + off - pad`` in ``0..size-1``); the others read
+    zero padding."""
+    return (max(0, -(-(pad - off) // stride)),
+            min(out, (size - 1 + pad - off) // stride + 1))
 
 
 def im2col_f32(a: np.ndarray, k: int, stride: int, pad: int) -> np.ndarray:
@@ -56,12 +63,9 @@ def im2col_f32(a: np.ndarray, k: int, stride: int, pad: int) -> np.ndarray:
     wo = (w + 2 * pad - k) // stride + 1
     out = np.empty((b, ho, wo, k, k, c), a.dtype)
     for ky in range(k):
-        # Output rows whose window row ky lands inside the image (the rest is padding).
-        y0 = max(0, -(-(pad - ky) // stride))
-        y1 = min(ho, (h - 1 + pad - ky) // stride + 1)
+        y0, y1 = _inside(h, ho, ky, stride, pad)
         for kx in range(k):
-            x0 = max(0, -(-(pad - kx) // stride))
-            x1 = min(wo, (w - 1 + pad - kx) // stride + 1)
+            x0, x1 = _inside(w, wo, kx, stride, pad)
             dst = out[:, :, :, ky, kx]
             if y0 > 0 or y1 < ho or x0 > 0 or x1 < wo:
                 dst[:, :y0] = 0
@@ -84,11 +88,9 @@ def col2im_f32(dp: np.ndarray, in_shape, k: int, stride: int, pad: int) -> np.nd
     dp = dp.reshape(b, ho, wo, k, k, c)
     out = np.zeros((b, h, w, c), dp.dtype)
     for ky in range(k):
-        y0 = max(0, -(-(pad - ky) // stride))
-        y1 = min(ho, (h - 1 + pad - ky) // stride + 1)
+        y0, y1 = _inside(h, ho, ky, stride, pad)
         for kx in range(k):
-            x0 = max(0, -(-(pad - kx) // stride))
-            x1 = min(wo, (w - 1 + pad - kx) // stride + 1)
+            x0, x1 = _inside(w, wo, kx, stride, pad)
             if y1 > y0 and x1 > x0:
                 sy, sx = y0 * stride + ky - pad, x0 * stride + kx - pad
                 out[:, sy:sy + stride * (y1 - y0 - 1) + 1:stride,
@@ -168,15 +170,7 @@ class CNN(MLP):
         self.codebook = codebook
         self.shift_only = bool(shift_only)
         self.center = bool(center)
-        rng = np.random.default_rng(seed)
-        self.V = [(rng.standard_normal((o, i)) * (_INIT_GAIN / math.sqrt(i))).astype(np.float32)
-                  for i, o in zip(fan_in, rows)]
-        hidden = rows[:-1]
-        self.gamma = [np.ones(o, np.float32) for o in hidden]
-        self.beta = [np.zeros(o, np.float32) for o in hidden]
-        self.run_mean = [np.zeros(o, np.float32) for o in hidden]
-        self.run_var = [np.ones(1 if self.shift_only else o, np.float32) for o in hidden]
-        self.log_tau = np.array([-0.5 * math.log(fan_in[-1])], np.float32)
+        self.init_parameters(fan_in, rows, seed)
         self.phase = "float"
         self.keep = codebook.n
         #: Training augmentation: random left-right mirroring of the images.
@@ -331,23 +325,15 @@ def train_cnn(dataset, arch, codebook: Codebook, *, schedule: Schedule | None = 
     if int(np.prod(shape)) != dataset.features:
         raise ValueError(f"input shape {shape} has {int(np.prod(shape))} values but the data "
                          f"set has {dataset.features} features")
-    unknown = [p for p in phases if p not in PHASES]
-    if unknown or not phases:
-        raise ValueError(f"phases must be some of {', '.join(PHASES)}, not {phases!r}")
-    init_seed, order_seed, continued_seed = np.random.SeedSequence(seed).generate_state(3)
+    init_seed, order_seed = training_seeds(seed, phases, continued=model is not None)
     if model is None:
         specs = parse_arch(arch, shape, dataset.classes) if isinstance(arch, str) else arch
-        model = CNN(specs, shape, codebook, shift_only=shift_only, seed=int(init_seed))
+        model = CNN(specs, shape, codebook, shift_only=shift_only, seed=init_seed)
     else:
-        order_seed = continued_seed
-        if not isinstance(model, CNN):
-            raise TypeError(f"model must be a CNN, not {type(model).__name__}")
-        if model.shift_only != bool(shift_only):
-            raise ValueError(f"the model has shift_only={model.shift_only}, not {bool(shift_only)}")
-        model.codebook = codebook
+        continue_model(model, CNN, "a CNN", shift_only, codebook)
     model.flip = bool(flip)
     if model.sizes[-1] != dataset.classes:
         raise ValueError(f"the last layer has {model.sizes[-1]} outputs but the data set has "
                          f"{dataset.classes} classes")
-    return run_phases(model, dataset, schedule, np.random.default_rng(int(order_seed)),
-                      progress, phases)
+    return run_phases(model, dataset, schedule, np.random.default_rng(order_seed), progress,
+                      phases)

@@ -20,10 +20,14 @@ import numpy as np
 from sst_hw.format.compression import compression
 from sst_hw.format.conv import Conv2D, Flatten, MaxPool
 from sst_hw.format.convnet import ConvNetwork
-from sst_hw.format.golden import Layer
 from sst_hw.train.arch import ConvSpec, PoolSpec
 from sst_hw.train.cnn import CNN, train_cnn
-from sst_hw.train.export import INPUT_SCALE, encode_ternary, requant_params, training_meta
+from sst_hw.train.export import (
+    INPUT_SCALE,
+    calibration_inputs,
+    export_hidden_layer,
+    export_last_layer,
+    training_meta)
 from sst_hw.train.mlp import accuracy
 
 __all__ = ["export_cnn", "evaluate_cnn", "train_and_export_cnn", "CALIB_SAMPLES"]
@@ -39,18 +43,10 @@ def export_cnn(model: CNN, x_calib, *, act_width: int = 8, meta: dict | None = N
     with ``seed``. ``info["layers"]`` has one entry per requantizing layer."""
     if not isinstance(model, CNN):
         raise TypeError(f"model must be a CNN, not {type(model).__name__}")
-    if isinstance(act_width, bool) or not isinstance(act_width, int) or not 2 <= act_width <= 16:
-        raise ValueError(f"activation width must be an integer in 2..16, not {act_width!r}")
-    x = np.asarray(x_calib)
-    feats = int(np.prod(model.input_shape))
-    if x.ndim != 2 or x.shape[1] != feats or not len(x):
-        raise ValueError(f"calibration data must have shape (samples, {feats}), not {x.shape}")
     rng = np.random.default_rng(seed)
-    if len(x) > calib_samples:
-        x = x[np.sort(rng.choice(len(x), calib_samples, replace=False))]
-    cb = model.codebook
-    hi = (1 << act_width) - 1
-    a = x.astype(np.int64).reshape((-1,) + model.input_shape)
+    x = calibration_inputs(x_calib, int(np.prod(model.input_shape)), act_width, calib_samples,
+                           rng)
+    a = x.reshape((-1,) + model.input_shape)
     in_fmt = (8, False)
     s_in = INPUT_SCALE
     scales = [s_in]
@@ -69,43 +65,19 @@ def export_cnn(model: CNN, x_calib, *, act_width: int = 8, meta: dict | None = N
             a = fl.forward(a) if a.ndim == 4 else a
             layers.append(fl)
             flat = True
-        t, alpha = model.ternary(l)
-        out, inf = t.shape
 
         def wrap(layer, spec=spec, in_shape=in_shape, conv=conv):
             return Conv2D(layer, spec.k, spec.k, spec.stride, spec.pad, in_shape) if conv \
                 else layer
 
         if model.is_last(l):
-            codes = encode_ternary(t, cb)
-            layers.append(wrap(Layer(inf, out, cb, codes, np.ones(out, np.int64),
-                                     np.zeros(out, np.int64), 0, False, act_width,
-                                     alpha.astype(np.float32), None)))
+            layers.append(export_last_layer(model, l, act_width, wrap))
             break
-        g, h = model.bn_fold(l)
-        scale = g * alpha
-        flip = scale < 0
-        t = np.where(flip[:, None], -t, t).astype(np.int8)
-        scale = np.abs(scale)
-        codes = encode_ternary(t, cb)
-        ones, zeros = np.ones(out, np.int64), np.zeros(out, np.int64)
-        probe = wrap(Layer(inf, out, cb, codes, ones, zeros, 0, True, act_width))
-        acc_w = probe.acc_width(*in_fmt)
-        acc = probe.accumulate(a, acc_width=acc_w)
-        rq = requant_params(scale, h, acc.reshape(-1, out), s_in, acc_w, act_width,
-                            model.shift_only, l, rng)
-        layer = wrap(Layer(inf, out, cb, codes, rq["mult"], rq["add"], rq["shift"], True,
-                           act_width, scale.astype(np.float32), h.astype(np.float32)))
-        a = layer.requantize(acc)
-        infos.append({"layer": len(layers), "kind": "conv2d" if conv else "dense",
-                      "shift": rq["shift"], "act_scale": rq["act_scale"],
-                      "clip": rq["act_scale"] * hi, "max_activation": rq["max_activation"],
-                      "mult_min": int(rq["mult"].min()), "mult_max": int(rq["mult"].max()),
-                      "rows_negated": int(flip.sum()), "add_clamped": rq["add_clamped"],
-                      "saturated": float(np.mean(a == hi))})
+        layer, a, info = export_hidden_layer(model, l, a, in_fmt, s_in, act_width, rng, wrap)
+        infos.append({"layer": len(layers), "kind": "conv2d" if conv else "dense", **info})
         layers.append(layer)
         in_fmt = (act_width, False)
-        s_in = rq["act_scale"]
+        s_in = info["act_scale"]
         scales.append(s_in)
     meta = dict(meta or {})
     meta.update({"act_scales": scales, "act_width": act_width, "shift_only": model.shift_only,

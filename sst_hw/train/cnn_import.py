@@ -18,15 +18,22 @@ is refused with the layer named.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from sst_hw.train.arch import ConvSpec, DenseSpec, PoolSpec
 from sst_hw.train.cnn import CNN
-from sst_hw.train.mlp import _INIT_GAIN, BN_EPS, to_float
+from sst_hw.train.mlp import to_float
 from sst_hw.train.onnx_cnn import FloatCNN, FloatConv, FloatDense, FloatMaxPool
-from sst_hw.train.onnx_import import InputMap, OnnxImportError, accuracy_warnings, scale_of
+from sst_hw.train.onnx_import import (
+    InputMap,
+    OnnxImportError,
+    accuracy_warnings,
+    finetune_or_project,
+    import_notes,
+    import_result,
+    set_batchnorm,
+    set_imported_weights,
+    set_temperature)
 
 __all__ = ["to_cnn", "fit_batchnorm_cnn", "import_and_export_cnn"]
 
@@ -76,10 +83,7 @@ def to_cnn(net: FloatCNN, codebook, *, input_map: InputMap | None = None):
     input_map = input_map or InputMap()
     model = CNN(_specs(net), net.input_shape, codebook, center=False)
     folded = _folded(net, input_map)
-    for l, (w, _) in enumerate(folded):
-        rms = float(np.sqrt(np.mean(w * w)))
-        target = _INIT_GAIN / math.sqrt(w.shape[1])
-        model.V[l] = (w * (target / rms if rms > 0 else 1.0)).astype(np.float32)
+    set_imported_weights(model, folded)
     return model, folded
 
 
@@ -95,8 +99,7 @@ def fit_batchnorm_cnn(model: CNN, folded, x_raw, batch: int = 500):
         w, b = folded[l]
         wn = model._normalized(l)[0].astype(np.float64)
         if model.is_last(l):
-            model.log_tau = np.array([math.log(max(float(scale_of(w, wn, None)), 1e-30))],
-                                     np.float32)
+            set_temperature(model, w, wn)
             break
         ws = [model.weight(j, "float")[0] for j in range(model.layers)]
         n, s1, s2 = 0, 0.0, 0.0
@@ -107,12 +110,7 @@ def fit_batchnorm_cnn(model: CNN, folded, x_raw, batch: int = 500):
             s1 = s1 + z.sum(0)
             s2 = s2 + (z * z).sum(0)
         mu = s1 / n
-        var = np.maximum(s2 / n - mu * mu, 0.0)
-        s = scale_of(w, wn, 1)                        # w = s_r * wn (row by row)
-        model.run_mean[l] = mu.astype(np.float32)
-        model.run_var[l] = var.astype(np.float32)
-        model.gamma[l] = (s * np.sqrt(var + BN_EPS)).astype(np.float32)
-        model.beta[l] = (b + s * mu).astype(np.float32)
+        set_batchnorm(model, l, w, b, wn, mu, np.maximum(s2 / n - mu * mu, 0.0))
 
 
 def import_and_export_cnn(net: FloatCNN, dataset, codebook, *, finetune: bool = False,
@@ -121,13 +119,13 @@ def import_and_export_cnn(net: FloatCNN, dataset, codebook, *, finetune: bool = 
                           progress=None) -> dict:
     """:func:`~sst_hw.train.onnx_import.import_and_export` for a CNN: the same
     arguments and result keys (``model`` is the :class:`CNN`)."""
-    import dataclasses
     import time
 
     from sst_hw.format.compression import compression
     from sst_hw.train.cnn import train_cnn
     from sst_hw.train.cnn_export import evaluate_cnn, export_cnn
-    from sst_hw.train.mlp import Progress, Schedule, accuracy
+    from sst_hw.train.export import calibration_subset
+    from sst_hw.train.mlp import Progress, accuracy
 
     t0 = time.monotonic()
     progress = progress or Progress(False)
@@ -141,48 +139,25 @@ def import_and_export_cnn(net: FloatCNN, dataset, codebook, *, finetune: bool = 
     if net.classes != dataset.classes:
         raise ValueError(f"the model has {net.classes} outputs but data set {dataset.name} has "
                          f"{dataset.classes} classes")
-    notes = list(net.notes)
-    if np.any(net.layers[-1].bias):
-        notes.append(f"last-layer bias dropped (max |b| = "
-                     f"{float(np.abs(net.layers[-1].bias).max()):.4g}): the integer network "
-                     f"classifies by the arg-max of raw accumulators")
-    if net.layers[-1].relu:
-        notes.append("ReLU after the last layer dropped (the integer network returns logits)")
-    if net.output != "logits":
-        notes.append(f"final {net.output} dropped (monotone: the arg-max is unchanged)")
+    notes = import_notes(net)
     if input_map.mean != 0:
         notes.append("the input normalization's mean is folded into the first conv's bias, "
                      "which is exact except where the kernel reads zero padding")
-    rng = np.random.default_rng(seed)
-    x_cal = dataset.x_train
-    if len(x_cal) > calib_samples:
-        x_cal = x_cal[np.sort(rng.choice(len(x_cal), calib_samples, replace=False))]
+    x_cal = calibration_subset(dataset.x_train, calib_samples, np.random.default_rng(seed))
     acc = {"onnx": accuracy(net.predict(input_map(dataset.x_test)), dataset.y_test)}
     model, folded = to_cnn(net, codebook, input_map=input_map)
     fit_batchnorm_cnn(model, folded, x_cal)
     acc["float"] = accuracy(model.predict(dataset.x_test, "float"), dataset.y_test)
     progress.line(f"imported {model.arch}: test accuracy onnx {100 * acc['onnx']:.2f} %, "
                   f"as imported (no last bias) {100 * acc['float']:.2f} %")
-    result = {}
-    if finetune:
-        schedule = dataclasses.replace(schedule or Schedule.for_dataset(dataset),
-                                       epochs_float=0)
-        res = train_cnn(dataset, model.specs, codebook, schedule=schedule, seed=seed,
-                        progress=progress, model=model)
-        result["train"] = res
-        acc["prune"] = res.accuracy["prune"]
-    else:
-        model.phase = "sst"
-        model.keep = codebook.k
-        model.recalibrate(x_cal)
+    trained = finetune_or_project(model, dataset, codebook, x_cal, acc, finetune=finetune,
+                                  schedule=schedule, trainer=train_cnn, arch=model.specs,
+                                  seed=seed, progress=progress)
     net_int, info = export_cnn(model, dataset.x_train, act_width=act_width,
                                calib_samples=calib_samples, seed=seed)
     acc.update(evaluate_cnn(model, net_int, dataset))
     comp = compression(net_int)
     net_int.meta.update({"source": net.source, "dataset": dataset.name,
                          "test_accuracy": acc, "notes": notes})
-    result.update({"network": net_int, "model": model, "export": info, "compression": comp,
-                   "accuracy": acc, "notes": notes,
-                   "warnings": accuracy_warnings(acc, finetune),
-                   "seconds": time.monotonic() - t0})
-    return result
+    return import_result(trained, net_int, model, info, acc, comp, notes,
+                         accuracy_warnings(acc, finetune), t0)

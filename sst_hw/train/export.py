@@ -52,8 +52,10 @@ from sst_hw.format.codebook import Codebook
 from sst_hw.format.golden import Layer, Network
 from sst_hw.train.mlp import MLP, accuracy, to_float
 
-__all__ = ["export_network", "train_and_export", "requant_params", "training_meta", "encode_ternary", "choose_scale",
-           "hidden_float_activations", "evaluate", "INPUT_SCALE"]
+__all__ = ["export_network", "train_and_export", "requant_params", "training_meta",
+           "encode_ternary", "choose_scale", "hidden_float_activations", "evaluate",
+           "calibration_inputs", "calibration_subset", "export_last_layer",
+           "export_hidden_layer", "INPUT_SCALE"]
 
 #: Scale of the raw 0..255 input features: the float input is ``x / 255``.
 INPUT_SCALE = 1.0 / 255.0
@@ -127,60 +129,113 @@ def export_network(model: MLP, x_calib, *, act_width: int = 8, meta: dict | None
     ``C_r`` had to be clamped, and the fraction of calibration activations at
     the top of the range.
     """
-    if isinstance(act_width, bool) or not isinstance(act_width, int) or not 2 <= act_width <= 16:
-        raise ValueError(f"activation width must be an integer in 2..16, not {act_width!r}")
-    x = np.asarray(x_calib)
-    if x.ndim != 2 or x.shape[1] != model.sizes[0]:
-        raise ValueError(f"calibration data must have shape (samples, {model.sizes[0]}), "
-                         f"not {x.shape}")
-    if not len(x):
-        raise ValueError("calibration data is empty")
     rng = np.random.default_rng(seed)
-    if len(x) > calib_samples:
-        x = x[np.sort(rng.choice(len(x), calib_samples, replace=False))]
-    cb = model.codebook
-    hi = (1 << act_width) - 1
-    a = x.astype(np.int64)
+    a = calibration_inputs(x_calib, model.sizes[0], act_width, calib_samples, rng)
     in_fmt = (8, False)
     s_in = INPUT_SCALE
     scales = [s_in]
     layers, infos = [], []
     for l in range(model.layers):
-        t, alpha = model.ternary(l)
-        out, inf = t.shape
         if model.is_last(l):
-            codes = encode_ternary(t, cb)
-            layers.append(Layer(inf, out, cb, codes, np.ones(out, np.int64),
-                                np.zeros(out, np.int64), 0, False, act_width,
-                                alpha.astype(np.float32), None))
+            layers.append(export_last_layer(model, l, act_width))
             break
-        g, h = model.bn_fold(l)
-        scale = g * alpha
-        flip = scale < 0
-        t = np.where(flip[:, None], -t, t).astype(np.int8)
-        scale = np.abs(scale)
-        codes = encode_ternary(t, cb)
-        zeros = np.zeros(out, np.int64)
-        probe = Layer(inf, out, cb, codes, np.ones(out, np.int64), zeros, 0, True, act_width)
-        acc_w = probe.acc_width(*in_fmt)
-        acc = probe.accumulate(a, acc_width=acc_w)
-        rq = requant_params(scale, h, acc, s_in, acc_w, act_width, model.shift_only, l, rng)
-        mult, add, shift, s_out = rq["mult"], rq["add"], rq["shift"], rq["act_scale"]
-        layer = Layer(inf, out, cb, codes, mult, add, shift, True, act_width,
-                      scale.astype(np.float32), h.astype(np.float32))
-        a = layer.requantize(acc)
-        infos.append({"layer": l, "shift": shift, "act_scale": s_out, "clip": s_out * hi,
-                      "max_activation": rq["max_activation"], "mult_min": int(mult.min()),
-                      "mult_max": int(mult.max()), "rows_negated": int(flip.sum()),
-                      "add_clamped": rq["add_clamped"], "saturated": float(np.mean(a == hi))})
+        layer, a, info = export_hidden_layer(model, l, a, in_fmt, s_in, act_width, rng)
+        infos.append({"layer": l, **info})
         layers.append(layer)
         in_fmt = (act_width, False)
-        s_in = s_out
-        scales.append(s_out)
+        s_in = info["act_scale"]
+        scales.append(s_in)
     meta = dict(meta or {})
     meta.update({"act_scales": scales, "act_width": act_width, "shift_only": model.shift_only})
     net = Network(layers, 8, False, meta)
     return net, {"layers": infos, "act_scales": scales}
+
+
+def calibration_inputs(x_calib, features: int, act_width: int, samples: int,
+                       rng) -> np.ndarray:
+    """The raw calibration inputs of an export, int64 (samples, features): at most
+    ``samples`` rows of ``x_calib`` drawn with ``rng`` (:func:`calibration_subset`),
+    after checking ``x_calib``'s shape and the activation width (2..16)."""
+    if isinstance(act_width, bool) or not isinstance(act_width, int) or not 2 <= act_width <= 16:
+        raise ValueError(f"activation width must be an integer in 2..16, not {act_width!r}")
+    x = np.asarray(x_calib)
+    if x.ndim != 2 or x.shape[1] != features:
+        raise ValueError(f"calibration data must have shape (samples, {features}), "
+                         f"not {x.shape}")
+    if not len(x):
+        raise ValueError("calibration data is empty")
+    return calibration_subset(x, samples, rng).astype(np.int64)
+
+
+def calibration_subset(x, samples: int, rng):
+    """At most ``samples`` rows of ``x``, drawn without replacement with ``rng``
+    and kept in their order; ``x`` itself when it has no more. The exporters and
+    the importers (:mod:`sst_hw.train.onnx_import`) calibrate on such a subset."""
+    if len(x) > samples:
+        x = x[np.sort(rng.choice(len(x), samples, replace=False))]
+    return x
+
+
+def _unwrapped(layer):
+    return layer
+
+
+def export_last_layer(model, l: int, act_width: int, wrap=None):
+    """The last layer ``l`` of ``model`` (an :class:`~sst_hw.train.mlp.MLP` or a
+    :class:`~sst_hw.train.cnn.CNN`): raw accumulators, so the requantization
+    fields are placeholders (``M = 1, C = 0, S = 0``, no ReLU), and its one
+    ``alpha`` is kept as metadata. ``wrap`` turns the golden dense
+    :class:`~sst_hw.format.golden.Layer` into the network's layer (a conv:
+    :class:`~sst_hw.format.conv.Conv2D` over it); by default it is the layer."""
+    wrap = wrap or _unwrapped
+    t, alpha = model.ternary(l)
+    out, inf = t.shape
+    return wrap(Layer(inf, out, model.codebook, encode_ternary(t, model.codebook),
+                      np.ones(out, np.int64), np.zeros(out, np.int64), 0, False, act_width,
+                      alpha.astype(np.float32), None))
+
+
+def export_hidden_layer(model, l: int, a, in_fmt, s_in: float, act_width: int, rng,
+                        wrap=None):
+    """Hidden layer ``l`` of ``model`` as an integer layer, calibrated on its
+    integer inputs ``a`` (``in_fmt`` = (width, signed), scale ``s_in``).
+
+    The batch norm is folded into one gain per row with ``alpha``; rows with a
+    negative gain are negated (so every ``M_r >= 0``) and encoded; a probe layer
+    with the requantization unset gives the accumulators of ``a``, from which
+    :func:`requant_params` (drawing its sample with ``rng``) sets it. ``wrap`` as
+    for :func:`export_last_layer`.
+
+    Returns ``(layer, y, info)``: the layer, its integer outputs of ``a`` and the
+    layer's entry of the export info (shift, activation scale, clip level, range
+    of ``M_r``, rows negated, rows whose ``C_r`` was clamped, fraction saturated).
+    """
+    wrap = wrap or _unwrapped
+    cb = model.codebook
+    hi = (1 << act_width) - 1
+    t, alpha = model.ternary(l)
+    out, inf = t.shape
+    g, h = model.bn_fold(l)
+    scale = g * alpha
+    flip = scale < 0
+    t = np.where(flip[:, None], -t, t).astype(np.int8)
+    scale = np.abs(scale)
+    codes = encode_ternary(t, cb)
+    ones, zeros = np.ones(out, np.int64), np.zeros(out, np.int64)
+    probe = wrap(Layer(inf, out, cb, codes, ones, zeros, 0, True, act_width))
+    acc_w = probe.acc_width(*in_fmt)
+    acc = probe.accumulate(a, acc_width=acc_w)
+    # A conv's accumulators are (images, H, W, rows): every pixel is a sample.
+    rq = requant_params(scale, h, acc.reshape(-1, out), s_in, acc_w, act_width,
+                        model.shift_only, l, rng)
+    mult, s_out = rq["mult"], rq["act_scale"]
+    layer = wrap(Layer(inf, out, cb, codes, mult, rq["add"], rq["shift"], True, act_width,
+                       scale.astype(np.float32), h.astype(np.float32)))
+    y = layer.requantize(acc)
+    return layer, y, {"shift": rq["shift"], "act_scale": s_out, "clip": s_out * hi,
+                      "max_activation": rq["max_activation"], "mult_min": int(mult.min()),
+                      "mult_max": int(mult.max()), "rows_negated": int(flip.sum()),
+                      "add_clamped": rq["add_clamped"], "saturated": float(np.mean(y == hi))}
 
 
 def requant_params(scale, h, acc, s_in: float, acc_w: int, act_width: int,

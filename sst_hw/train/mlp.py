@@ -66,7 +66,8 @@ from sst_hw.format.codebook import Codebook
 from sst_hw.format.encode import project
 
 __all__ = ["MLP", "Schedule", "Adam", "Progress", "BlasThreads", "TrainResult", "train", "PHASES",
-           "run_phases", "structured_mask", "sst_weights", "sst_dense", "keep_schedule", "accuracy"]
+           "run_phases", "structured_mask", "sst_weights", "sst_dense", "keep_schedule", "accuracy",
+           "init_std", "training_seeds", "continue_model"]
 
 PHASES = ("float", "prune", "sst")
 BN_EPS = 1e-5
@@ -75,6 +76,14 @@ _STD_EPS = 1e-8
 #: normalized weights do not depend on that scale, but Adam's steps do not
 #: either, so it sets the effective (relative) learning rate of ``V``.
 _INIT_GAIN = 0.5
+
+
+def init_std(fan_in: int) -> float:
+    """Standard deviation of the initial latent weights of a row of ``fan_in``
+    weights, ``_INIT_GAIN / sqrt(fan_in)``; an imported network's weights are
+    rescaled to it (:mod:`sst_hw.train.onnx_import`) so that fine-tuning takes
+    the steps training would."""
+    return _INIT_GAIN / math.sqrt(fan_in)
 
 
 # -- SST structure helpers ----------------------------------------------------------------------
@@ -450,17 +459,28 @@ class MLP:
         self.codebook = codebook
         self.shift_only = bool(shift_only)
         self.center = bool(center)
+        self.init_parameters(sizes[:-1], sizes[1:], seed)
+        self.phase = "float"
+        self.keep = codebook.n
+
+    def init_parameters(self, fan_in, rows, seed: int) -> None:
+        """Draw the latent weights from ``seed`` and reset the batch norm and the
+        temperature (``__init__``, also of :class:`~sst_hw.train.cnn.CNN`).
+
+        Layer ``l`` gets ``rows[l]`` rows of ``fan_in[l]`` weights of standard
+        deviation :func:`init_std`; every layer but the last a fresh batch norm
+        (``run_var`` of one value under :attr:`shift_only`, which must be set);
+        the last layer the temperature ``1 / sqrt(fan_in[-1])``.
+        """
         rng = np.random.default_rng(seed)
-        self.V = [(rng.standard_normal((o, i)) * (_INIT_GAIN / math.sqrt(i))).astype(np.float32)
-                  for i, o in zip(sizes, sizes[1:])]
-        hidden = sizes[1:-1]
+        self.V = [(rng.standard_normal((o, i)) * init_std(i)).astype(np.float32)
+                  for i, o in zip(fan_in, rows)]
+        hidden = rows[:-1]
         self.gamma = [np.ones(o, np.float32) for o in hidden]
         self.beta = [np.zeros(o, np.float32) for o in hidden]
         self.run_mean = [np.zeros(o, np.float32) for o in hidden]
         self.run_var = [np.ones(1 if self.shift_only else o, np.float32) for o in hidden]
-        self.log_tau = np.array([-0.5 * math.log(sizes[-2])], np.float32)
-        self.phase = "float"
-        self.keep = codebook.n
+        self.log_tau = np.array([-0.5 * math.log(fan_in[-1])], np.float32)
 
     @property
     def layers(self) -> int:
@@ -834,26 +854,41 @@ def train(dataset, sizes, codebook: Codebook, *, schedule: Schedule | None = Non
     if sizes[-1] != dataset.classes:
         raise ValueError(f"the last layer size must be the data set's {dataset.classes} "
                          f"classes, not {sizes[-1]}")
+    init_seed, order_seed = training_seeds(seed, phases, continued=model is not None)
+    if model is None:
+        model = MLP(sizes, codebook, shift_only=shift_only, seed=init_seed)
+    else:
+        continue_model(model, MLP, "an MLP", shift_only, codebook, sizes)
+    return run_phases(model, dataset, schedule, np.random.default_rng(order_seed), progress,
+                      phases)
+
+
+def training_seeds(seed: int, phases, continued: bool) -> tuple[int, int]:
+    """``(init_seed, order_seed)`` of a training run from ``seed``, after checking
+    ``phases`` (some of :data:`PHASES`): the weight initialisation's and the batch
+    order's. A ``continued`` model's batches come from a third stream, so that they
+    are not the order a pre-training with the same seed went through."""
     unknown = [p for p in phases if p not in PHASES]
     if unknown or not phases:
         raise ValueError(f"phases must be some of {', '.join(PHASES)}, not {phases!r}")
     init_seed, order_seed, continued_seed = np.random.SeedSequence(seed).generate_state(3)
-    if model is None:
-        model = MLP(sizes, codebook, shift_only=shift_only, seed=int(init_seed))
-    else:
-        # Not the batch order a pre-training with the same seed went through.
-        order_seed = continued_seed
-        if not isinstance(model, MLP):
-            raise TypeError(f"model must be an MLP, not {type(model).__name__}")
-        if model.sizes != sizes:
-            raise ValueError(f"the model's layer sizes {model.sizes} differ from {sizes}")
-        if model.shift_only != bool(shift_only):
-            raise ValueError(f"the model has shift_only={model.shift_only}, not {bool(shift_only)}")
-        if not isinstance(codebook, Codebook):
-            raise TypeError(f"codebook must be a Codebook, not {codebook!r}")
-        model.codebook = codebook
-    return run_phases(model, dataset, schedule, np.random.default_rng(int(order_seed)),
-                      progress, phases)
+    return int(init_seed), int(continued_seed if continued else order_seed)
+
+
+def continue_model(model, kind: type, what: str, shift_only: bool, codebook: Codebook,
+                   sizes=None) -> None:
+    """Check a ``model`` given to continue training: a ``kind`` (``what`` in the
+    message, e.g. ``"an MLP"``) of these layer ``sizes`` (unless None) and this
+    ``shift_only``; then switch it to ``codebook``."""
+    if not isinstance(model, kind):
+        raise TypeError(f"model must be {what}, not {type(model).__name__}")
+    if sizes is not None and model.sizes != sizes:
+        raise ValueError(f"the model's layer sizes {model.sizes} differ from {sizes}")
+    if model.shift_only != bool(shift_only):
+        raise ValueError(f"the model has shift_only={model.shift_only}, not {bool(shift_only)}")
+    if not isinstance(codebook, Codebook):
+        raise TypeError(f"codebook must be a Codebook, not {codebook!r}")
+    model.codebook = codebook
 
 
 def run_phases(model, dataset, schedule: Schedule, rng, progress: Progress,

@@ -102,7 +102,9 @@ __all__ = ["OnnxImportError", "FloatLayer", "FloatMLP", "InputMap", "SUPPORTED_O
            "LABEL_OPS", "LABEL_ROOT_OPS",
            "load_onnx", "from_model", "to_mlp", "fit_batchnorm", "import_and_export",
            "accuracy_warnings", "ACCURACY_WARN_POINTS",
-           "default_calibration_dataset"]
+           "default_calibration_dataset",
+           "set_imported_weights", "set_batchnorm", "set_temperature", "import_notes",
+           "finetune_or_project", "import_result"]
 
 #: ONNX operators the importer understands on the network's path, in the order error
 #: messages list them.
@@ -833,16 +835,26 @@ def to_mlp(net: FloatMLP, codebook, *, input_map: InputMap | None = None):
     normalization ignores but which sets Adam's relative step in fine-tuning.
     Returns ``(mlp, folded)`` with ``folded`` the (W, b) per layer in raw / 255
     input units."""
-    from sst_hw.train import mlp as mlp_mod
+    from sst_hw.train.mlp import MLP
 
     input_map = input_map or InputMap()
     folded = _folded_layers(net, input_map)
-    model = mlp_mod.MLP(net.sizes, codebook, center=False)
+    model = MLP(net.sizes, codebook, center=False)
+    set_imported_weights(model, folded)
+    return model, folded
+
+
+def set_imported_weights(model, folded) -> None:
+    """Set every layer's latent weights ``model.V[l]`` to the imported ``W`` of
+    ``folded[l] = (W, b)`` rescaled to the trainer's initial root mean square
+    (:func:`~sst_hw.train.mlp.init_std` of its fan-in; an all-zero ``W`` as is):
+    normalization ignores the scale, but it sets Adam's relative step in
+    fine-tuning. For :func:`to_mlp` and :func:`~sst_hw.train.cnn_import.to_cnn`."""
+    from sst_hw.train.mlp import init_std
+
     for l, (w, _) in enumerate(folded):
         rms = float(np.sqrt(np.mean(w * w)))
-        target = mlp_mod._INIT_GAIN / math.sqrt(w.shape[1])
-        model.V[l] = (w * (target / rms if rms > 0 else 1.0)).astype(np.float32)
-    return model, folded
+        model.V[l] = (w * (init_std(w.shape[1]) / rms if rms > 0 else 1.0)).astype(np.float32)
 
 
 def scale_of(w: np.ndarray, wn: np.ndarray, axis) -> np.ndarray:
@@ -855,7 +867,7 @@ def fit_batchnorm(model, folded, x_raw, batch: int = 8192):
     computes exactly ``W x + b`` of ``folded``: its statistics measured on the
     raw inputs ``x_raw``, ``gamma`` and ``beta`` solved from them; and the
     last layer's temperature so that its training logits are ``W x``."""
-    from sst_hw.train.mlp import BN_EPS, to_float
+    from sst_hw.train.mlp import to_float
 
     x = np.asarray(x_raw)
     acts = [to_float(x[i:i + batch]).astype(np.float64) for i in range(0, len(x), batch)]
@@ -863,19 +875,37 @@ def fit_batchnorm(model, folded, x_raw, batch: int = 8192):
         w, b = folded[l]
         wn = model._normalized(l)[0].astype(np.float64)
         if model.is_last(l):
-            model.log_tau = np.array([math.log(max(float(scale_of(w, wn, None)), 1e-30))],
-                                     np.float32)
+            set_temperature(model, w, wn)
             break
-        s = scale_of(w, wn, 1)                        # w = s_r * wn (row by row)
         zs = [a @ wn.T for a in acts]                  # the normalized pre-activations
         n = sum(len(z) for z in zs)
         mu = sum(z.sum(0) for z in zs) / n
         var = sum(((z - mu) ** 2).sum(0) for z in zs) / n
-        model.run_mean[l] = mu.astype(np.float32)
-        model.run_var[l] = var.astype(np.float32)
-        model.gamma[l] = (s * np.sqrt(var + BN_EPS)).astype(np.float32)
-        model.beta[l] = (b + s * mu).astype(np.float32)
+        set_batchnorm(model, l, w, b, wn, mu, var)
         acts = [np.maximum(a @ w.T + b, 0.0) for a in acts]
+
+
+def set_batchnorm(model, l: int, w, b, wn, mu, var) -> None:
+    """Set hidden layer ``l``'s batch norm so that, on the float phase, the layer
+    computes ``w x + b`` from its normalized weights ``wn`` (``w = s_r wn_r`` row
+    by row, :func:`scale_of`): ``mu`` and ``var`` are the mean and variance of
+    ``wn x`` over the calibration inputs, which become the running statistics,
+    and ``gamma = s sqrt(var + eps)``, ``beta = b + s mu``. For
+    :func:`fit_batchnorm` and :func:`~sst_hw.train.cnn_import.fit_batchnorm_cnn`."""
+    from sst_hw.train.mlp import BN_EPS
+
+    s = scale_of(w, wn, 1)
+    model.run_mean[l] = mu.astype(np.float32)
+    model.run_var[l] = var.astype(np.float32)
+    model.gamma[l] = (s * np.sqrt(var + BN_EPS)).astype(np.float32)
+    model.beta[l] = (b + s * mu).astype(np.float32)
+
+
+def set_temperature(model, w, wn) -> None:
+    """Set the last layer's temperature so that its training logits are ``w x``
+    (``w = tau wn`` in the least-squares sense, ``tau`` at least 1e-30 so that its
+    log exists); the last layer has no bias to fit."""
+    model.log_tau = np.array([math.log(max(float(scale_of(w, wn, None)), 1e-30))], np.float32)
 
 
 def default_calibration_dataset(features: int) -> str:
@@ -943,12 +973,11 @@ def import_and_export(net: FloatMLP, dataset, codebook, *, finetune: bool = Fals
     arithmetic), ``integer`` (golden model) and ``agreement``; with
     ``finetune`` also ``train`` (the TrainResult) and ``prune``.
     """
-    import dataclasses
     import time
 
     from sst_hw.format.compression import compression
-    from sst_hw.train.export import evaluate, export_network
-    from sst_hw.train.mlp import Progress, Schedule, accuracy, train
+    from sst_hw.train.export import calibration_subset, evaluate, export_network
+    from sst_hw.train.mlp import Progress, accuracy, train
 
     t0 = time.monotonic()
     progress = progress or Progress(False)
@@ -960,19 +989,8 @@ def import_and_export(net: FloatMLP, dataset, codebook, *, finetune: bool = Fals
     if sizes[-1] != dataset.classes:
         raise ValueError(f"the model has {sizes[-1]} outputs but data set {dataset.name} has "
                          f"{dataset.classes} classes")
-    notes = list(net.notes)
-    last_bias = net.layers[-1].bias
-    if np.any(last_bias):
-        notes.append(f"last-layer bias dropped (max |b| = {float(np.abs(last_bias).max()):.4g}): "
-                     f"the integer network classifies by the arg-max of raw accumulators")
-    if net.layers[-1].relu:
-        notes.append("ReLU after the last layer dropped (the integer network returns logits)")
-    if net.output != "logits":
-        notes.append(f"final {net.output} dropped (monotone: the arg-max is unchanged)")
-    rng = np.random.default_rng(seed)
-    x_cal = dataset.x_train
-    if len(x_cal) > calib_samples:
-        x_cal = x_cal[np.sort(rng.choice(len(x_cal), calib_samples, replace=False))]
+    notes = import_notes(net)
+    x_cal = calibration_subset(dataset.x_train, calib_samples, np.random.default_rng(seed))
     acc = {"onnx": accuracy(net.predict(input_map(dataset.x_test)), dataset.y_test)}
     model, folded = to_mlp(net, codebook, input_map=input_map)
     fit_batchnorm(model, folded, x_cal)
@@ -981,18 +999,9 @@ def import_and_export(net: FloatMLP, dataset, codebook, *, finetune: bool = Fals
     progress.line(f"imported {'-'.join(map(str, sizes))}: test accuracy onnx "
                   f"{100 * acc['onnx']:.2f} %, as imported (no last bias) "
                   f"{100 * acc['float']:.2f} %")
-    result = {}
-    if finetune:
-        schedule = dataclasses.replace(schedule or Schedule.for_dataset(dataset),
-                                       epochs_float=0)
-        res = train(dataset, sizes, codebook, schedule=schedule, seed=seed, progress=progress,
-                    model=model)
-        result["train"] = res
-        acc["prune"] = res.accuracy["prune"]
-    else:
-        model.phase = "sst"
-        model.keep = codebook.k
-        model.recalibrate(x_cal)
+    trained = finetune_or_project(model, dataset, codebook, x_cal, acc, finetune=finetune,
+                                  schedule=schedule, trainer=train, arch=sizes, seed=seed,
+                                  progress=progress)
     net_int, info = export_network(model, dataset.x_train, act_width=act_width,
                                    calib_samples=calib_samples, seed=seed)
     acc.update(evaluate(model, net_int, dataset))
@@ -1010,11 +1019,64 @@ def import_and_export(net: FloatMLP, dataset, codebook, *, finetune: bool = Fals
         "compression": {k: comp["total"][k] for k in ("total_bits", "fp32_bits", "ratio",
                                                         "weight_ratio")},
     })
-    if finetune:
-        sched = result["train"].schedule
+    if trained is not None:
+        sched = trained.schedule
         net_int.meta.update({"epochs": [sched.epochs(p) for p in ("float", "prune", "sst")],
                              "batch_size": sched.batch_size})
-    result.update({"network": net_int, "model": model, "export": info, "accuracy": acc,
+    return import_result(trained, net_int, model, info, acc, comp, notes, warnings, t0)
+
+
+def import_notes(net) -> list:
+    """``net.notes`` (of a :class:`FloatMLP` or a
+    :class:`~sst_hw.train.onnx_cnn.FloatCNN`) and what the integer network
+    drops after the last layer: its bias, a ReLU after it, a final softmax."""
+    notes = list(net.notes)
+    last_bias = net.layers[-1].bias
+    if np.any(last_bias):
+        notes.append(f"last-layer bias dropped (max |b| = {float(np.abs(last_bias).max()):.4g}): "
+                     f"the integer network classifies by the arg-max of raw accumulators")
+    if net.layers[-1].relu:
+        notes.append("ReLU after the last layer dropped (the integer network returns logits)")
+    if net.output != "logits":
+        notes.append(f"final {net.output} dropped (monotone: the arg-max is unchanged)")
+    return notes
+
+
+def finetune_or_project(model, dataset, codebook, x_cal, acc: dict, *, finetune: bool,
+                        schedule, trainer, arch, seed: int, progress):
+    """Bring an imported ``model`` into its SST form.
+
+    With ``finetune``, run ``trainer(dataset, arch, codebook, ...)`` on it
+    (:func:`~sst_hw.train.mlp.train` with the layer sizes, or
+    :func:`~sst_hw.train.cnn.train_cnn` with the specs) with ``schedule``
+    (default the data set's) less its float epochs, record ``acc["prune"]``
+    and return the TrainResult. Otherwise project it and re-measure its batch
+    norm on ``x_cal`` (see the module docstring) and return None.
+    """
+    import dataclasses
+
+    from sst_hw.train.mlp import Schedule
+
+    if not finetune:
+        model.phase = "sst"
+        model.keep = codebook.k
+        model.recalibrate(x_cal)
+        return None
+    schedule = dataclasses.replace(schedule or Schedule.for_dataset(dataset), epochs_float=0)
+    res = trainer(dataset, arch, codebook, schedule=schedule, seed=seed, progress=progress,
+                  model=model)
+    acc["prune"] = res.accuracy["prune"]
+    return res
+
+
+def import_result(trained, network, model, info, acc, comp, notes, warnings, t0) -> dict:
+    """The result dict of an import (keys as :func:`import_and_export` documents),
+    ``trained`` the TrainResult of fine-tuning or None, ``t0`` the start
+    (``time.monotonic``)."""
+    import time
+
+    result = {} if trained is None else {"train": trained}
+    result.update({"network": network, "model": model, "export": info, "accuracy": acc,
                    "compression": comp, "notes": notes, "warnings": warnings,
                    "seconds": time.monotonic() - t0})
     return result

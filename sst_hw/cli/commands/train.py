@@ -127,18 +127,8 @@ def run(args):
     res = train_and_export(data, sizes, cb, schedule=sched, seed=args.seed,
                            shift_only=args.shift_only, act_width=args.act_width,
                            progress=progress)
-    from sst_hw.format import modelfile
-    out.parent.mkdir(parents=True, exist_ok=True)
-    modelfile.save(res["network"], out)
-    acc, comp = res["accuracy"], res["compression"]
-    if args.json:
-        print(json.dumps({"dataset": data.name, "sizes": sizes, "codebook": cb.describe(),
-                          "shift_only": args.shift_only, "seed": args.seed,
-                          "accuracy": acc, "compression": comp, "seconds": res["seconds"],
-                          "model": str(out)}))
-        return 0
-    _print_summary(args, data, "-".join(map(str, sizes)), cb, acc, res, comp, out)
-    return 0
+    return _save_and_report(args, data, cb, res, out, "-".join(map(str, sizes)),
+                            {"sizes": sizes})
 
 
 def _run_cnn(args, data, specs, cb, sched, progress, out):
@@ -153,17 +143,27 @@ def _run_cnn(args, data, specs, cb, sched, progress, out):
     res = train_and_export_cnn(data, specs, cb, schedule=sched, seed=args.seed,
                                shift_only=args.shift_only, act_width=args.act_width,
                                progress=progress, flip=args.flip)
+    return _save_and_report(args, data, cb, res, out, arch, {"arch": arch},
+                            {"train_seconds": res["train"].seconds})
+
+
+def _save_and_report(args, data, cb, res, out, network: str, layers: dict,
+                     extra: dict | None = None) -> int:
+    """Save the trained model to ``out`` and report it: with ``--json`` one JSON line
+    (``layers`` and ``extra`` are the keys that differ between an MLP and a CNN),
+    otherwise the summary, which names the layers ``network``."""
     from sst_hw.format import modelfile
+
     out.parent.mkdir(parents=True, exist_ok=True)
     modelfile.save(res["network"], out)
     acc, comp = res["accuracy"], res["compression"]
     if args.json:
-        print(json.dumps({"dataset": data.name, "arch": arch, "codebook": cb.describe(),
+        print(json.dumps({"dataset": data.name, **layers, "codebook": cb.describe(),
                           "shift_only": args.shift_only, "seed": args.seed,
                           "accuracy": acc, "compression": comp, "seconds": res["seconds"],
-                          "train_seconds": res["train"].seconds, "model": str(out)}))
+                          **(extra or {}), "model": str(out)}))
         return 0
-    _print_summary(args, data, arch, cb, acc, res, comp, out)
+    _print_summary(args, data, network, cb, acc, res, comp, out)
     return 0
 
 
