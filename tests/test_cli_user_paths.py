@@ -139,9 +139,10 @@ def test_infer_refuses_an_empty_batch(tmp_path, capsys):
 def test_help_texts_name_sst_model_files(capsys):
     from sst_hw.cli import COMMANDS
     for cmd in COMMANDS:
-        name = "import" if cmd == "import_onnx" else cmd
-        with pytest.raises(SystemExit):
+        name = "import" if cmd == "import_onnx" else cmd.replace("_", "-")
+        with pytest.raises(SystemExit) as e:
             main([name, "--help"])
+        assert e.value.code == 0, f"`sst-hw {name} --help` failed"
         out = capsys.readouterr().out
         assert ".npz" not in out, f"`sst-hw {name} --help` still says .npz"
 

@@ -24,6 +24,7 @@ COMMANDS = [
     "infer",
     "compile",
     "sim",
+    "export_c",
 ]
 
 
