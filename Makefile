@@ -6,7 +6,7 @@ PIP    := $(VENV)/bin/pip
 # Parallel test workers (the suite is mostly subprocess-bound simulation/synthesis).
 JOBS   ?= 2
 
-.PHONY: setup test test-slow bench bench-engine bench-vs-dense bench-accuracy bench-cnn fashion-mnist demo clean
+.PHONY: setup test test-slow bench bench-engine bench-vs-dense bench-accuracy bench-cnn bench-c fashion-mnist demo clean
 
 setup: $(VENV)/.installed
 
@@ -49,6 +49,11 @@ bench-accuracy: setup
 # (needs Fashion-MNIST: `make fashion-mnist`).
 bench-cnn: setup
 	$(PY) benchmarks/bench_accuracy.py --cnn both --shipped
+
+# The model as C: SST against a dense int8 baseline, x86 speed and flash sizes (Cortex-M0+/M4
+# sizes where Debian's gcc-arm-none-eabi is installed).
+bench-c: setup
+	$(PY) benchmarks/bench_c.py
 
 # Fashion-MNIST from Debian (IDX files under /usr/share/datasets/fashion-mnist/; needs root).
 fashion-mnist:

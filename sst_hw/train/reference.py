@@ -38,7 +38,7 @@ class ReferenceCNN:
 REFERENCE_CNNS = {
     "up5k": ReferenceCNN(
         "up5k", "UP5K CNN (three conv blocks)",
-        "c32k3p1,mp2,c32k3p1,mp2,c64k3p1,mp2,fc64,fc10", (3, 3, 8), 128, False,
+        "c32k3p1,mp2,c32k3p1,mp2,c64k3p1,mp2,fc64,fc10", (3, 3, 6), 128, False,
         "models/fashion_up5k_cnn.sst"),
     "vgg9": ReferenceCNN(
         "vgg9", "VGG-9 (16-16-32-32-64-64, dense 512-256-10)",
