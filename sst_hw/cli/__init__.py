@@ -25,6 +25,8 @@ COMMANDS = [
     "compile",
     "sim",
     "export_c",
+    "sweep",
+    "autotune",
 ]
 
 
