@@ -26,7 +26,13 @@ from __future__ import annotations
 import numpy as np
 
 from sst_hw.format.codebook import Codebook
-from sst_hw.train.arch import ConvSpec, DenseSpec, PoolSpec, arch_shapes, parse_arch
+from sst_hw.train.arch import (
+    ConvSpec,
+    DenseSpec,
+    PoolSpec,
+    arch_shapes,
+    format_arch,
+    parse_arch)
 from sst_hw.train.mlp import (
     MLP,
     PHASES,
@@ -178,7 +184,7 @@ class CNN(MLP):
 
     @property
     def arch(self) -> str:
-        return ",".join(s.token() for s in self.specs)
+        return format_arch(self.specs)
 
     def images(self, x) -> np.ndarray:
         """``x`` (B, H*W*C) or (B, H, W, C) as images (B, H, W, C) in the weights'
