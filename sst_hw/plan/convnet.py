@@ -659,3 +659,10 @@ def plan_convnet(network: ConvNetwork, *, pe: int = 8, simd: int = 1, rq_lanes: 
         final.append(PassPlan(**{**p.__dict__, "read_base": read, "write_base": write}))
     return ConvPlan(network, requant, rq_lanes, engine, tuple(final), tuple(regions), in_lanes,
                     in_cg)
+
+
+#: The CNN core's configuration for the UP5K reference CNN (``sst-hw compile
+#: --device up5k`` of a CNN model), and for the VGG-9-topology CNN on the ECP5 85F.
+UP5K_CNN_CORE = {"pe": 16, "simd": 1, "rq_lanes": 2}
+ECP5_CNN_CORE = {"pe": 32, "simd": 2, "rq_lanes": 4}
+__all__ += ["UP5K_CNN_CORE", "ECP5_CNN_CORE"]

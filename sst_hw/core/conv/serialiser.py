@@ -88,14 +88,7 @@ class ConvSerialiser(CheckedComponent):
             take.eq(self.i.valid & self.i.ready),
         ]
         chunks = PE // R
-        with m.If(take):
-            m.d.sync += [ser.eq(self.i.payload.acc), left.eq(Mux(is_last, PE, chunks))]
-            with m.If(group == groups - 1):
-                m.d.sync += [group.eq(0)]
-            with m.Else():
-                m.d.sync += group.eq(group + 1)
-            m.d.sync += row.eq(pbase + group * chunks)
-        with m.Elif(adv):
+        with m.If(adv):
             m.d.sync += left.eq(left - 1)
             with m.If(is_last):
                 for p in range(PE - 1):
@@ -105,6 +98,14 @@ class ConvSerialiser(CheckedComponent):
                 for p in range(PE - R):
                     m.d.sync += ser[p].eq(ser[p + R])
                 m.d.sync += row.eq(row + 1)
+        # A result taken in the cycle the last value leaves: its values win.
+        with m.If(take):
+            m.d.sync += [ser.eq(self.i.payload.acc), left.eq(Mux(is_last, PE, chunks)),
+                         row.eq(pbase + group * chunks)]
+            with m.If(group == groups - 1):
+                m.d.sync += group.eq(0)
+            with m.Else():
+                m.d.sync += group.eq(group + 1)
         m.d.comb += [self.q_valid.eq(adv & ~is_last), self.q_row.eq(row)]
         for r in range(R):
             m.d.comb += self.q_acc[r].eq(ser[r])
