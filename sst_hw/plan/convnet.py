@@ -7,8 +7,8 @@ engine, so the plan first turns the network into a list of *passes*, each a
 convolution over a stored feature map:
 
 * a conv2d layer is a pass; a max-pool right after it is fused into the same
-  pass (the requantized outputs of each pooling window are max-ed before they
-  are written, so the unpooled map is never stored);
+  pass (on the accumulators of each window, before the requantization, which
+  is monotone; the unpooled map is never stored);
 * a dense layer after a flatten of an ``(H, W, C)`` map is a convolution with
   an ``H x W`` kernel, no padding, over that map: one output position, and its
   row is the flatten's HWC order, which is the conv row order ``(ky, kx, c)``;
@@ -33,14 +33,17 @@ steps. When ``C`` is a multiple of ``lanes`` every beat is one word (one
 step); a 3x3 kernel over one channel needs 9 words for its 9 weights. A step
 whose pixel falls in the zero padding reads as zero; no padded copy exists.
 
-**Schedule.** For each output position (pooling windows in order, their
-positions inside), for each group of PE output channels, the step program is
-issued one step per cycle and the code words of the group are read again
-(codes are re-read for every position). Groups start ``T = max(steps,
-ceil(PE/R), L)`` cycles apart (``R`` requantizer lanes, ``L`` the engine
-latency; the last pass drains one logit per cycle: ``PE`` instead of
-``PE/R``), so nothing ever stalls and the timing is closed form
-(:meth:`ConvPlan.cycles`).
+**Schedule.** For each pooling window (each output position when there is
+no pool), for each group of PE output channels, for each position of the
+window, the step program is issued one step per cycle and the group's code
+words are read again (codes are re-read for every position). The pool unit
+after the engine keeps the max (and min) of a window's accumulators and
+hands one result per window and group on (see :mod:`sst_hw.core.conv.pool`
+for why that is exact). Issue groups start ``T = max(steps, ceil(drain /
+k^2), L)`` cycles apart, where ``drain = ceil(PE/R)`` cycles for the ``R``
+requantizer lanes to take a result (``PE`` in the last pass, one logit per
+cycle) and ``L`` is the engine latency, so nothing ever stalls and the timing
+is closed form (:meth:`ConvPlan.cycles`).
 """
 
 from __future__ import annotations
@@ -61,7 +64,7 @@ from sst_hw.plan.network import (
     REQUANT_LATENCY, REQUANT_MODES, CapacityError, block_count, engine_act_format)
 
 __all__ = ["Step", "PassPlan", "ConvPlan", "plan_convnet", "is_convnet", "FEED_LATENCY",
-           "HIDDEN_TAIL", "LAST_TAIL", "START_LATENCY", "gather_steps"]
+           "HIDDEN_TAIL", "LAST_TAIL", "START_LATENCY", "POOL_LATENCY", "gather_steps"]
 
 #: Cycles from a step's issue to its beat at the engine's input: step ROM,
 #: map read, beat register.
@@ -73,6 +76,8 @@ FEED_LATENCY = 3
 HIDDEN_TAIL = REQUANT_LATENCY
 #: Cycles the last pass adds after its last logit: the class beat.
 LAST_TAIL = 1
+#: The pool unit's register (every pass goes through it).
+POOL_LATENCY = 1
 #: Cycles from the input's last feature accepted to the first step issued.
 START_LATENCY = 1
 
@@ -172,16 +177,10 @@ class PassPlan:
         h, w, _ = self.out_shape
         return h * w * self.dst_cg
 
-    def position_deltas(self) -> dict:
-        """Change of the conv output position ``(doy, dox)`` when each position
-        counter steps: ``dx`` (inside a pool window), ``dy``, ``px``, ``py``."""
-        k, s = self.pool
-        wp = self.out_shape[1]
-        return {"dx": (0, 1), "dy": (1, -(k - 1)), "px": (-(k - 1), s - (k - 1)),
-                "py": (s - (k - 1), -((wp - 1) * s + k - 1))}
-
     def position_list(self) -> list:
-        """The conv output positions in the order the pass computes them."""
+        """The conv output positions of one row group, in the order the pass
+        computes them: pooling windows row by row, each window's positions
+        row by row (for each group in turn)."""
         k, s = self.pool
         hp, wp, _ = self.out_shape
         return [(py * s + dy, px * s + dx) for py in range(hp) for px in range(wp)
@@ -392,6 +391,22 @@ class ConvPlan:
         R = self.rq_lanes
         return [rows[r::R] or [0] for r in range(R)]
 
+    def negative_rows(self) -> list:
+        """Per row group of the hidden passes (in table order), an int whose
+        bit ``p`` says row ``p`` of the group has ``M_r < 0`` (its max-pool
+        takes the smallest accumulator); all 0 in shift mode."""
+        out = []
+        for p in self.hidden:
+            mult = self._layer(p).mult
+            for g in range(p.groups):
+                bits = 0
+                for j in range(self.pe):
+                    r = g * self.pe + j
+                    if self.mult_bits and r < p.cout and int(mult[r]) < 0:
+                        bits |= 1 << j
+                out.append(bits)
+        return out
+
     @property
     def in_word_bits(self) -> int:
         return self.in_lanes * self.act_width
@@ -423,14 +438,15 @@ class ConvPlan:
     def pass_cycles(self, p: PassPlan) -> int:
         """Cycles of a pass from its first step issued to the next pass's first
         step (hidden) or to the cycle its class beat is accepted (last):
-        ``(J-1)*T + steps + FEED + L + drain + tail`` with ``J = positions *
+        ``(J-1)*T + steps + FEED + L + POOL + drain + tail`` with ``J = positions *
         groups``, ``drain = ceil(PE/R)`` chunks (hidden) or ``PE`` logits
         (last), ``tail =`` :data:`HIDDEN_TAIL` or :data:`LAST_TAIL`. The
         constants are the pipeline's; every simulation checks the sum."""
         J = p.positions * p.groups
         drain = self.pe if p.last else _cdiv(self.pe, self.rq_lanes)
         tail = LAST_TAIL if p.last else HIDDEN_TAIL
-        return (J - 1) * p.period + p.nsteps + FEED_LATENCY + self.engine_latency + drain + tail
+        return ((J - 1) * p.period + p.nsteps + FEED_LATENCY + self.engine_latency
+                + POOL_LATENCY + drain + tail)
 
     def compute_cycles(self) -> int:
         """Cycles from the input's last feature accepted (excluded) to the class
@@ -452,14 +468,14 @@ class ConvPlan:
 
     def formula_text(self) -> str:
         return (f"F0 + {START_LATENCY} + sum_passes[(positions*G-1)*T + steps + "
-                f"{FEED_LATENCY} + L + drain + tail], drain = ceil(PE/R) (hidden) or PE "
+                f"{FEED_LATENCY} + L + {POOL_LATENCY} + drain + tail], drain = ceil(PE/R) (hidden) or PE "
                 f"(last), tail = {HIDDEN_TAIL} (hidden) or {LAST_TAIL} (last)")
 
     def formula(self) -> str:
         parts = [f"F0={self.input_features}", str(START_LATENCY)]
         for p in self.passes:
             parts.append(f"({p.positions}*{p.groups}-1)*{p.period}+{p.nsteps}+"
-                         f"{FEED_LATENCY}+{self.engine_latency}+"
+                         f"{FEED_LATENCY}+{self.engine_latency}+{POOL_LATENCY}+"
                          f"{self.pe if p.last else _cdiv(self.pe, self.rq_lanes)}+"
                          f"{LAST_TAIL if p.last else HIDDEN_TAIL}")
         return " + ".join(parts) + f" = {self.cycles()}"
@@ -636,8 +652,9 @@ def plan_convnet(network: ConvNetwork, *, pe: int = 8, simd: int = 1, rq_lanes: 
         hp, wp = ((ho - k) // s + 1, (wo - k) // s + 1) if k > 1 else (ho, wo)
         cout = layer.out_features
         is_last = j == last
+        # The serialiser drains one result per window and group: k*k periods.
         drain = pe if is_last else _cdiv(pe, rq_lanes)
-        T = max(len(steps), drain, engine.latency)
+        T = max(len(steps), _cdiv(drain, pool[0] ** 2), engine.latency)
         lo, hi = layer.out_range
         region = j % 2
         p = PassPlan(j, idx, kind, (H, W, C), kernel, stride, pad, cout, pool, (ho, wo),

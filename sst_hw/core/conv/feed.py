@@ -1,7 +1,8 @@
 """``ConvFeed``: the window generator and sequencer of the CNN core.
 
-For every output position of a pass (pooling windows in order, their
-positions inside), for every group of PE output channels, it issues the
+For every pooling window of a pass (one output position when the pass has
+no pool), for every group of PE output channels, for every position of the
+window, it issues the
 pass's gather program (:class:`~sst_hw.plan.convnet.Step`), one step per
 cycle: each step reads one stored word (a pixel's channel group) of the map
 the pass reads, and fills some lanes of the beat being assembled; a step
@@ -21,11 +22,12 @@ Groups start ``T`` (the pass's ``period``) cycles apart, so neither the
 engine nor the serialiser ever stalls (:meth:`ConvPlan.pass_cycles
 <sst_hw.plan.convnet.ConvPlan.pass_cycles>`).
 
-The window origin of conv output position ``(oy, ox)`` is ``(oy*s - pad_h,
+The input origin of conv output position ``(oy, ox)`` is ``(oy*s - pad_h,
 ox*s - pad_w)`` and its pixel word ``(y0*W + x0)*Cg`` (negative in the
-padding); the position counters ``dx, dy`` (inside a pooling window), ``px,
-py`` (windows) move the origin by per-pass constants, so no multiplier is
-needed.
+padding); the counters ``dx, dy`` (inside a pooling window) and ``px, py``
+(windows) move it, and the window's origin, by per-pass constants, so no
+multiplier is needed. A window's positions are consecutive for each group so
+that the pool unit after the engine can max its accumulators.
 """
 
 from __future__ import annotations
@@ -148,27 +150,28 @@ class ConvFeed(CheckedComponent):
         A, lanes = plan.act_width, plan.lanes
 
         # -- per-pass constants -------------------------------------------------------
-        def delta(case, what):
-            out = []
-            for p in ps:
-                doy, dox = p.position_deltas()[case]
-                dy0, dx0 = doy * p.stride, dox * p.stride
-                out.append({"y": dy0, "x": dx0,
-                            "pix": (dy0 * p.in_shape[1] + dx0) * p.src_cg}[what])
-            return out
+        def d(p, what):
+            k, ps_ = p.pool
+            st, W, cg = p.stride, p.in_shape[1], p.src_cg
+            wp = p.out_shape[1]
+            return {"dx_pix": st * cg,
+                    "dy_x": -(k - 1) * st, "dy_pix": (st * W - (k - 1) * st) * cg,
+                    "px_x": ps_ * st, "px_pix": ps_ * st * cg,
+                    "py_y": ps_ * st, "py_x": -(wp - 1) * ps_ * st,
+                    "py_pix": (ps_ * st * W - (wp - 1) * ps_ * st) * cg}[what]
 
         c = PassConstants(
             "c_",
             nsteps=[p.nsteps for p in ps], period=[p.period for p in ps],
             groups=[p.groups for p in ps], step_base=[p.step_base for p in ps],
-            code_base=[p.code_base for p in ps], pk=[p.pool[0] for p in ps],
+            code_base=[p.code_base for p in ps], rewind=[p.beats - 1 for p in ps],
+            pk=[p.pool[0] for p in ps], stride=[p.stride for p in ps],
             wp=[p.out_shape[1] for p in ps], hp=[p.out_shape[0] for p in ps],
             h=[p.in_shape[0] for p in ps], w=[p.in_shape[1] for p in ps],
-            y_init=[-p.pad[0] for p in ps], x_init=[-p.pad[1] for p in ps],
-            pix_init=[(-p.pad[0] * p.in_shape[1] - p.pad[1]) * p.src_cg for p in ps],
             read_base=[p.read_base for p in ps], from_input=[int(p.reads_input) for p in ps],
-            **{f"d{case}_{what}": delta(case, what) for case in ("dx", "dy", "px", "py")
-               for what in ("y", "x", "pix")})
+            **{f"d_{what}": [d(p, what) for p in ps]
+               for what in ("dx_pix", "dy_x", "dy_pix", "px_x", "px_pix", "py_y", "py_x",
+                            "py_pix")})
         P = len(ps)
         pass_index = Signal(range(max(2, P)), name="pass_index")
         m.d.comb += self.pass_index.eq(pass_index)
@@ -179,6 +182,8 @@ class ConvFeed(CheckedComponent):
         pix_shape = signed(max(4, (plan.map_words + plan.in_bank_words + 1).bit_length() + 2))
         y0, x0 = Signal(coord, name="y0"), Signal(coord, name="x0")
         pix0 = Signal(pix_shape, name="pix0")
+        wy0, wx0 = Signal(coord, name="win_y0"), Signal(coord, name="win_x0")
+        wpix0 = Signal(pix_shape, name="win_pix0")
         dx = Signal(range(4), name="dx")
         dy = Signal(range(4), name="dy")
         px = Signal(range(max(p.out_shape[1] for p in ps) + 1), name="px")
@@ -206,19 +211,20 @@ class ConvFeed(CheckedComponent):
         s1_valid = Signal(name="s1_valid")
         s1_y0, s1_x0 = Signal(coord, name="s1_y0"), Signal(coord, name="s1_x0")
         s1_pix0 = Signal(pix_shape, name="s1_pix0")
-        s1_pos_last = Signal(name="s1_pos_last")   # the group is its position's last
+        s1_inner_last = Signal(name="s1_inner_last")   # the window's last position
+        s1_group_last = Signal(name="s1_group_last")   # ... of the window's last group
+        inner_last = Signal(name="inner_last")
+        m.d.comb += inner_last.eq((dx == c["pk"] - 1) & (dy == c["pk"] - 1))
         with m.If(adv):
             m.d.sync += [s1_valid.eq(issue), s1_y0.eq(y0), s1_x0.eq(x0), s1_pix0.eq(pix0),
-                         s1_pos_last.eq(groups_left == 1)]
+                         s1_inner_last.eq(inner_last), s1_group_last.eq(groups_left == 1)]
             with m.If(issue):
                 m.d.sync += [st.eq(st + 1), steps_left.eq(steps_left - 1)]
             with m.If(issuing):
                 with m.If(slots_left == 1):
                     m.d.sync += [slots_left.eq(c["period"]), steps_left.eq(c["nsteps"]),
-                                 st.eq(c["step_base"]), groups_left.eq(groups_left - 1)]
-                    with m.If(groups_left == 1):
-                        m.d.sync += groups_left.eq(c["groups"])
-                        self._next_position(m, c, dx, dy, px, py, y0, x0, pix0, issuing)
+                                 st.eq(c["step_base"])]
+                    self._next_group(m, c, locals())
                 with m.Else():
                     m.d.sync += slots_left.eq(slots_left - 1)
 
@@ -237,8 +243,12 @@ class ConvFeed(CheckedComponent):
         code_ptr = Signal(range(max(2, plan.code_words + 1)), name="code_ptr")
         m.d.comb += [self.code_addr.eq(code_ptr),
                      self.code_en.eq(adv & s1_valid & step.beat_last)]
+        # A group's codes again for each position of its window, then the next
+        # group's; the pass's again for the next window.
         with m.If(adv & s1_valid & step.beat_last):
-            with m.If(step.row_last & s1_pos_last):
+            with m.If(step.row_last & ~s1_inner_last):
+                m.d.sync += code_ptr.eq(code_ptr - c["rewind"])
+            with m.Elif(step.row_last & s1_group_last):
                 m.d.sync += code_ptr.eq(c["code_base"])
             with m.Else():
                 m.d.sync += code_ptr.eq(code_ptr + 1)
@@ -281,16 +291,18 @@ class ConvFeed(CheckedComponent):
 
         # -- pass switch (after the counters: the starting pass's values win) ----------------
         def switch(index):
+            y_init = _pick([-p.pad[0] for p in ps], index)
+            x_init = _pick([-p.pad[1] for p in ps], index)
+            pix_init = _pick([(-p.pad[0] * p.in_shape[1] - p.pad[1]) * p.src_cg for p in ps],
+                             index)
             return [pass_index.eq(index), issuing.eq(1), *c.load(index),
                     st.eq(_pick([p.step_base for p in ps], index)),
                     steps_left.eq(_pick([p.nsteps for p in ps], index)),
                     slots_left.eq(_pick([p.period for p in ps], index)),
                     groups_left.eq(_pick([p.groups for p in ps], index)),
                     code_ptr.eq(_pick([p.code_base for p in ps], index)),
-                    y0.eq(_pick([-p.pad[0] for p in ps], index)),
-                    x0.eq(_pick([-p.pad[1] for p in ps], index)),
-                    pix0.eq(_pick([(-p.pad[0] * p.in_shape[1] - p.pad[1]) * p.src_cg
-                                   for p in ps], index)),
+                    y0.eq(y_init), x0.eq(x_init), pix0.eq(pix_init),
+                    wy0.eq(y_init), wx0.eq(x_init), wpix0.eq(pix_init),
                     dx.eq(0), dy.eq(0), px.eq(0), py.eq(0)]
 
         with m.If(self.start):
@@ -299,22 +311,36 @@ class ConvFeed(CheckedComponent):
             m.d.sync += switch(pass_index + 1)
         return m
 
-    def _next_position(self, m, c, dx, dy, px, py, y0, x0, pix0, issuing):
-        """Step the position counters (dx fastest) and move the window origin."""
-        def move(case):
-            return [y0.eq(y0 + c[f"d{case}_y"]), x0.eq(x0 + c[f"d{case}_x"]),
-                    pix0.eq(pix0 + c[f"d{case}_pix"])]
-
+    def _next_group(self, m, c, v):
+        """After a group's slots: the next position of the window (``dx``
+        fastest), else the window's next group (back to the window's origin),
+        else the next window (``px`` fastest), else the pass is issued."""
+        dx, dy, px, py = v["dx"], v["dy"], v["px"], v["py"]
+        y0, x0, pix0, wy0, wx0, wpix0 = (v["y0"], v["x0"], v["pix0"], v["wy0"], v["wx0"],
+                                         v["wpix0"])
+        groups_left = v["groups_left"]
         with m.If(dx != c["pk"] - 1):
-            m.d.sync += [dx.eq(dx + 1), *move("dx")]
+            m.d.sync += [dx.eq(dx + 1), x0.eq(x0 + c["stride"]), pix0.eq(pix0 + c["d_dx_pix"])]
         with m.Elif(dy != c["pk"] - 1):
-            m.d.sync += [dx.eq(0), dy.eq(dy + 1), *move("dy")]
+            m.d.sync += [dx.eq(0), dy.eq(dy + 1), y0.eq(y0 + c["stride"]),
+                         x0.eq(x0 + c["d_dy_x"]), pix0.eq(pix0 + c["d_dy_pix"])]
+        with m.Elif(groups_left != 1):
+            m.d.sync += [dx.eq(0), dy.eq(0), groups_left.eq(groups_left - 1),
+                         y0.eq(wy0), x0.eq(wx0), pix0.eq(wpix0)]
         with m.Elif(px != c["wp"] - 1):
-            m.d.sync += [dx.eq(0), dy.eq(0), px.eq(px + 1), *move("px")]
+            m.d.sync += [dx.eq(0), dy.eq(0), groups_left.eq(c["groups"]), px.eq(px + 1),
+                         wx0.eq(wx0 + c["d_px_x"]), wpix0.eq(wpix0 + c["d_px_pix"]),
+                         y0.eq(wy0), x0.eq(wx0 + c["d_px_x"]),
+                         pix0.eq(wpix0 + c["d_px_pix"])]
         with m.Elif(py != c["hp"] - 1):
-            m.d.sync += [dx.eq(0), dy.eq(0), px.eq(0), py.eq(py + 1), *move("py")]
+            m.d.sync += [dx.eq(0), dy.eq(0), groups_left.eq(c["groups"]), px.eq(0),
+                         py.eq(py + 1),
+                         wy0.eq(wy0 + c["d_py_y"]), wx0.eq(wx0 + c["d_py_x"]),
+                         wpix0.eq(wpix0 + c["d_py_pix"]),
+                         y0.eq(wy0 + c["d_py_y"]), x0.eq(wx0 + c["d_py_x"]),
+                         pix0.eq(wpix0 + c["d_py_pix"])]
         with m.Else():
-            m.d.sync += issuing.eq(0)
+            m.d.sync += v["issuing"].eq(0)
 
 
 def _pick(values, index):

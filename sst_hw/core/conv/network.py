@@ -3,11 +3,11 @@
 ::
 
     i --> input buffer (2 banks) --+
-                                   +--> feed (window generator) --> SSTEngine --> serialiser
-    map memory (2 regions) --------+        ^ code memory                          |      |
-        ^                                                                          |      v
-        +---- writer (words, fused max-pool) <--- R requantizers <----------------+   o (logits,
-                                                                                        class)
+                                   +--> feed (window generator) --> SSTEngine --> pool --> serialiser
+    map memory (2 regions) --------+        ^ code memory                                  |      |
+        ^                                                                                  |      v
+        +---- writer (map words) <------------ R requantizers <---------------------------+  o (logits,
+                                                                                                class)
 
 The numbers it is built from are :class:`~sst_hw.plan.convnet.ConvPlan`'s
 (:func:`~sst_hw.plan.convnet.plan_convnet`). The input of the next image is
@@ -22,6 +22,7 @@ from amaranth.lib.memory import Memory
 
 from sst_hw.core.conv.feed import ConvFeed
 from sst_hw.core.conv.input_buffer import ConvInput
+from sst_hw.core.conv.pool import ConvPool
 from sst_hw.core.conv.serialiser import ConvSerialiser
 from sst_hw.core.conv.writer import ConvWriter
 from sst_hw.core.requant import Requantizer
@@ -70,6 +71,7 @@ class SSTConvNetwork(CheckedComponent):
         m.submodules.inbuf = inb = ConvInput(plan)
         m.submodules.feed = feed = ConvFeed(plan)
         m.submodules.engine = eng = SSTEngine(plan.engine)
+        m.submodules.pool = pool = ConvPool(plan)
         m.submodules.serialiser = ser = ConvSerialiser(plan)
         m.submodules.writer = wr = ConvWriter(plan)
         code = Memory(shape=unsigned(plan.code_word_bits), depth=max(2, plan.code_words),
@@ -89,8 +91,10 @@ class SSTConvNetwork(CheckedComponent):
             crd.addr.eq(feed.code_addr), crd.en.eq(feed.code_en), feed.code_data.eq(crd.data),
             eng.i.valid.eq(feed.o.valid), eng.i.payload.eq(feed.o.payload),
             feed.o.ready.eq(eng.i.ready),
-            ser.i.valid.eq(eng.o.valid), ser.i.payload.eq(eng.o.payload),
-            eng.o.ready.eq(ser.i.ready),
+            pool.i.valid.eq(eng.o.valid), pool.i.payload.eq(eng.o.payload),
+            eng.o.ready.eq(pool.i.ready),
+            ser.i.valid.eq(pool.o.valid), ser.i.payload.eq(pool.o.payload),
+            pool.o.ready.eq(ser.i.ready), pool.pass_index.eq(feed.pass_index),
             self.o.valid.eq(ser.o.valid), self.o.payload.eq(ser.o.payload),
             ser.o.ready.eq(self.o.ready),
             ser.pass_index.eq(feed.pass_index), wr.pass_index.eq(feed.pass_index),
@@ -106,6 +110,7 @@ class SSTConvNetwork(CheckedComponent):
                      nxt.eq(wr.final & (feed.pass_index != len(plan.passes) - 1)),
                      feed.start.eq(start), feed.next.eq(nxt),
                      ser.begin.eq(start | nxt), wr.begin.eq(start | nxt),
+                     pool.begin.eq(start | nxt),
                      inb.release.eq(wr.final & (feed.pass_index == 0))]
         with m.If(start):
             m.d.sync += busy.eq(1)

@@ -1,0 +1,97 @@
+"""``ConvPool``: the max-pool, fused on the accumulators between engine and serialiser.
+
+The requantization ``clamp((acc*M_r + C_r) >> S, lo, hi)`` of a row is
+monotone in ``acc``: non-decreasing when ``M_r >= 0``, non-increasing when
+``M_r < 0``. So the max-pool of the requantized outputs of a window equals
+the requantization of the window's largest accumulator (``M_r >= 0``) or
+smallest (``M_r < 0``), exactly. The feed issues the positions of each
+window one after the other for each group of PE rows, so this unit keeps,
+per PE, the running max and min of the window's results and hands only the
+chosen one to the serialiser: one result per window and group instead of
+``k*k``, which divides the requantizer's work, and no pooled map buffer is
+needed.
+
+Cost: ``2*PE`` accumulator registers and comparators, one register stage
+(``POOL_LATENCY``, also in passes without a pool, where results go through
+unchanged).
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Array, Const, Module, Mux, Signal
+from amaranth.lib import data, stream
+from amaranth.lib.wiring import In, Out
+
+from sst_hw.core.conv.constants import by_index
+from sst_hw.plan.convnet import ConvPlan
+from sst_hw.rtl._util import CheckedComponent
+
+__all__ = ["ConvPool"]
+
+
+class ConvPool(CheckedComponent):
+    """Members
+    -------
+    i : ``In(stream.Signature(plan.engine.out_layout))``
+    o : ``Out(stream.Signature(plan.engine.out_layout))``
+    pass_index : ``In(range(passes))``
+    begin : ``In(1)``
+        A pass starts (reset the counters).
+    """
+
+    @classmethod
+    def check(cls, plan) -> dict:
+        if not isinstance(plan, ConvPlan):
+            raise TypeError(f"plan must be a ConvPlan, not {type(plan).__name__}")
+        return {"plan": plan}
+
+    def __init__(self, plan):
+        super().__init__({
+            "i": In(stream.Signature(plan.engine.out_layout)),
+            "o": Out(stream.Signature(plan.engine.out_layout)),
+            "pass_index": In(range(max(2, len(plan.passes)))),
+            "begin": In(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        plan, PE = self.plan, self.plan.pe
+        ps, idx = plan.passes, self.pass_index
+        layout = plan.engine.out_layout
+        wn = by_index([p.pool[0] ** 2 for p in ps], idx)
+        groups = by_index([p.groups for p in ps], idx)
+        gbase = by_index([p.param_base // PE for p in ps], idx)
+        neg = plan.negative_rows()   # per global group: PE bits, row p negative M
+        negs = Array(Const(v, PE) for v in (neg or [0]))
+
+        win = Signal(range(10), name="win")
+        group = Signal(range(max(p.groups for p in ps) + 1), name="group")
+        acc = data.View(layout, self.i.payload).acc
+        mx = Signal(data.ArrayLayout(layout["acc"].shape.elem_shape, PE), name="mx",
+                    reset_less=True)
+        mn = Signal.like(mx, name="mn")
+        out = Signal(layout, name="out", reset_less=True)
+        out_valid = Signal(name="out_valid")
+        take = Signal(name="take")
+        sel = Signal(PE, name="neg_rows")
+        m.d.comb += [self.i.ready.eq(~out_valid | self.o.ready),
+                     take.eq(self.i.valid & self.i.ready),
+                     sel.eq(negs[gbase + group] if len(neg) > 1 else negs[0]),
+                     self.o.valid.eq(out_valid), self.o.payload.eq(out)]
+        with m.If(self.o.ready):
+            m.d.sync += out_valid.eq(0)
+        with m.If(take):
+            first = win == 0
+            for p in range(PE):
+                a = acc[p]
+                nmx = Mux(first | (a > mx[p]), a, mx[p])
+                nmn = Mux(first | (a < mn[p]), a, mn[p])
+                m.d.sync += [mx[p].eq(nmx), mn[p].eq(nmn), out.acc[p].eq(Mux(sel[p], nmn, nmx))]
+            with m.If(win == wn - 1):
+                m.d.sync += [win.eq(0), out_valid.eq(1),
+                             group.eq(Mux(group == groups - 1, 0, group + 1))]
+            with m.Else():
+                m.d.sync += win.eq(win + 1)
+        with m.If(self.begin):
+            m.d.sync += [win.eq(0), group.eq(0)]
+        return m
