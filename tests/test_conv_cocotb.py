@@ -55,9 +55,13 @@ def test_up5k_cnn_on_fashion(tmp_path):
     Fashion-MNIST test images, in the UP5K configuration: bit-exact."""
     from sst_hw.format import modelfile
     from sst_hw.plan.convnet import UP5K_CNN_CORE
+    from sst_hw.synth.devices import get_device
 
     net = modelfile.load("models/fashion_up5k_cnn.sst")
-    run_convnet(net, _fashion(50), tmp_path, stall_inferences=2, **UP5K_CNN_CORE)
+    core = run_convnet(net, _fashion(50), tmp_path, stall_inferences=2,
+                       device=get_device("up5k"), **UP5K_CNN_CORE)
+    # The UP5K shape: the largest map in SPRAM, the last code words in logic.
+    assert core.plan.map_memory == "spram" and core.plan.code_tail_words > 0
 
 
 @pytest.mark.slow
@@ -66,6 +70,8 @@ def test_vgg9_cnn_on_fashion(tmp_path):
     Fashion-MNIST test images, in the ECP5 configuration: bit-exact."""
     from sst_hw.format import modelfile
     from sst_hw.plan.convnet import ECP5_CNN_CORE
+    from sst_hw.synth.devices import get_device
 
     net = modelfile.load("models/fashion_vgg9.sst")
-    run_convnet(net, _fashion(4), tmp_path, stall_inferences=1, **ECP5_CNN_CORE)
+    run_convnet(net, _fashion(4), tmp_path, stall_inferences=1,
+                device=get_device("ecp5-85f"), **ECP5_CNN_CORE)

@@ -15,6 +15,7 @@ import os
 from amaranth.back import verilog
 
 from sst_hw.core.conv.network import SSTConvNetwork
+from sst_hw.core.spram import SB_SPRAM256KA_SIM
 from sst_hw.emit.write import check_module_name, dumps_sidecar, output_paths, ports, \
     stream_info, write_files
 from sst_hw.plan.convnet import ConvPlan
@@ -89,6 +90,7 @@ def convnet_sidecar(core, name: str = DEFAULT_MODULE_NAME, verilog_file: str | N
                         "word_bits": plan.param_word_bits, "rows": plan.param_rows,
                         "add_bits": plan.add_bits, "mult_bits": plan.mult_bits},
             "steps": plan.step_count,
+            "placement": plan.memories(),
         },
         "network": plan.describe(),
         "codebook": {"variant": cb.variant, "assignment": cb.assignment, "bits": cb.bits,
@@ -106,13 +108,20 @@ def convnet_verilog(core: SSTConvNetwork, name: str = DEFAULT_MODULE_NAME) -> st
 
 
 def write_convnet(core, verilog_path, json_path=None, *, name: str = DEFAULT_MODULE_NAME,
-                  device=None) -> tuple:
+                  device=None, sim_models: bool = True) -> tuple:
     """Write ``core``'s Verilog and sidecar (default: same path, ``.json``);
-    everything is generated before anything is written."""
+    with a map region in SPRAM and ``sim_models``, also ``<stem>_sim.v``, a
+    behavioural SB_SPRAM256KA for Verilog simulators (not for synthesis).
+    Everything is generated before anything is written."""
     vpath, jpath = output_paths(verilog_path, json_path)
     side = convnet_sidecar(core, name, verilog_file=os.path.relpath(vpath, jpath.parent),
                            device=device)
     if isinstance(core, ConvPlan):
         core = SSTConvNetwork(core)
-    files = {vpath: convnet_verilog(core, name), jpath: dumps_sidecar(side)}
+    files = {vpath: convnet_verilog(core, name)}
+    if core.plan.map_memory == "spram" and core.spram_primitive and sim_models:
+        spath = vpath.with_name(vpath.stem + "_sim.v")
+        side["simulation_models"] = [os.path.relpath(spath, jpath.parent)]
+        files[spath] = SB_SPRAM256KA_SIM
+    files[jpath] = dumps_sidecar(side)
     return write_files(files)

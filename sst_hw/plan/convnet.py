@@ -55,16 +55,18 @@ from amaranth.hdl import signed, unsigned
 from amaranth.lib import data, stream, wiring
 
 from sst_hw.format import arith
+from sst_hw.format.codebook import Codebook
 from sst_hw.format.conv import Conv2D, Flatten, MaxPool
 from sst_hw.format.convnet import ConvNetwork
 from sst_hw.format.golden import Layer
 from sst_hw.format.limits import check_bool, check_choice, check_int
 from sst_hw.plan.engine import SSTParams
 from sst_hw.plan.network import (
-    REQUANT_LATENCY, REQUANT_MODES, CapacityError, block_count, engine_act_format)
+    BRAM_CONFIGS, REQUANT_LATENCY, REQUANT_MODES, SPRAM_WIDTH, SPRAM_WORDS, CapacityError,
+    block_count, engine_act_format)
 
 __all__ = ["Step", "PassPlan", "ConvPlan", "plan_convnet", "is_convnet", "FEED_LATENCY",
-           "HIDDEN_TAIL", "LAST_TAIL", "START_LATENCY", "POOL_LATENCY", "gather_steps"]
+           "DECODES", "MAP_MEMORIES", "step_bits", "HIDDEN_TAIL", "LAST_TAIL", "START_LATENCY", "POOL_LATENCY", "gather_steps"]
 
 #: Cycles from a step's issue to its beat at the engine's input: step ROM,
 #: map read, beat register.
@@ -76,8 +78,9 @@ FEED_LATENCY = 3
 HIDDEN_TAIL = REQUANT_LATENCY
 #: Cycles the last pass adds after its last logit: the class beat.
 LAST_TAIL = 1
-#: The pool unit's register (every pass goes through it).
-POOL_LATENCY = 1
+#: Cycles the pool unit adds (a window's last result goes through combined
+#: with the running max).
+POOL_LATENCY = 0
 #: Cycles from the input's last feature accepted to the first step issued.
 START_LATENCY = 1
 
@@ -228,6 +231,9 @@ class ConvPlan:
     map_region_words: tuple
     in_lanes: int
     in_cg: int
+    map_memory: str = "bram"
+    code_main_words: int = 0
+    family: str | None = None
 
     # -- the engine ------------------------------------------------------------------
 
@@ -242,6 +248,11 @@ class ConvPlan:
     @property
     def codebook(self):
         return self.engine.codebook
+
+    @property
+    def model_codebook(self):
+        """The model's codebook (the engine's may be its direct re-encoding)."""
+        return self.network.sst_layers()[0].codebook
 
     @property
     def lanes(self) -> int:
@@ -317,7 +328,8 @@ class ConvPlan:
         return {
             "kind": "cnn", "pe": self.pe, "simd": self.simd, "rq_lanes": self.rq_lanes,
             "requant": self.requant, "n": e.n, "k": e.k, "variant": e.variant,
-            "assignment": e.assignment, "code_bits": e.code_bits,
+            "assignment": e.assignment, "model_assignment": self.model_codebook.assignment,
+            "code_bits": e.code_bits,
             "act_width": self.act_width, "act_signed": self.act_signed,
             "acc_width": self.acc_width, "input_shape": list(self.input_shape),
             "input_width": self.input_width, "input_signed": self.input_signed,
@@ -345,7 +357,10 @@ class ConvPlan:
             layer = self._layer(p)
             S, Sb, G = p.subvectors, p.beats, p.groups
             grid = np.full((G * pe, Sb * simd), cb.zero_code, np.int64)
-            grid[:p.cout, :S] = layer.codes
+            codes = layer.codes
+            if layer.codebook != cb:   # re-encoded: the same ternary vectors
+                codes = cb.encode(layer.codebook.decode(codes.reshape(-1))).reshape(codes.shape)
+            grid[:p.cout, :S] = codes
             blk = grid.reshape(G, pe, Sb, simd).transpose(0, 2, 1, 3)
             words += [self.engine.code_word(w) for w in blk.reshape(G * Sb, pe, simd).tolist()]
         return words
@@ -425,6 +440,45 @@ class ConvPlan:
         return max(1, sum(self.map_region_words))
 
     @property
+    def code_tail_words(self) -> int:
+        """Code words kept in logic: the few past the last whole block RAM row
+        (a memory just deeper than a block would take a whole row of blocks
+        for them)."""
+        return self.code_words - self.code_main_words
+
+    def memories(self) -> list:
+        """Every memory of the core: ``{"name", "word_bits", "words", "kind",
+        "blocks", "why"}`` with ``kind`` one of ``bram``, ``spram``, ``logic``
+        (block counts for :attr:`family`, or iCE40's when none was given)."""
+        fam = self.family or "ice40"
+        out = []
+
+        def add(name, width, depth, kind, why=""):
+            blocks = (block_count(width, depth, fam) if kind == "bram" else
+                      _cdiv(width, SPRAM_WIDTH) * _cdiv(depth, SPRAM_WORDS) if kind == "spram"
+                      else 0)
+            out.append({"name": name, "word_bits": width, "words": depth, "kind": kind,
+                        "blocks": blocks, "why": why})
+
+        add("code", self.code_word_bits, self.code_main_words, "bram")
+        if self.code_tail_words:
+            add("code tail", self.code_word_bits, self.code_tail_words, "logic",
+                f"{self.code_tail_words} words past {self.code_main_words}: logic instead of "
+                f"another row of block RAMs")
+        add("input (2 banks)", self.in_word_bits, 2 * self.in_bank_words, "bram")
+        r0, r1 = self.map_region_words
+        add("map region 0", self.map_word_bits, max(1, r0), self.map_memory,
+            "SPRAM: single port, and a pass never reads and writes the same region"
+            if self.map_memory == "spram" else "")
+        if r1:
+            add("map region 1", self.map_word_bits, r1, "bram")
+        if self.hidden:
+            for r, t in enumerate(self.param_images()):
+                add(f"requant table {r}", self.param_word_bits, len(t), "bram")
+        add("step program", step_bits(self), self.step_count, "bram")
+        return out
+
+    @property
     def step_count(self) -> int:
         return sum(p.nsteps for p in self.passes)
 
@@ -500,34 +554,36 @@ class ConvPlan:
     # -- resources ---------------------------------------------------------------------------
 
     def resources(self, device) -> dict:
-        fam = device.family
-        code = block_count(self.code_word_bits, self.code_words, fam)
-        inp = block_count(self.in_word_bits, 2 * self.in_bank_words, fam)
-        maps = block_count(self.map_word_bits, self.map_words, fam)
-        par = sum(block_count(self.param_word_bits, len(t), fam) for t in self.param_images()) \
-            if self.hidden else 0
-        total = code + inp + maps + par
-        return {
-            "device": device.name,
-            "code_memory": {"word_bits": self.code_word_bits, "words": self.code_words,
-                            "bits": self.code_word_bits * self.code_words, "bram": code},
-            "input_buffer": {"word_bits": self.in_word_bits, "words": 2 * self.in_bank_words,
-                             "bram": inp},
-            "map_memory": {"word_bits": self.map_word_bits, "words": self.map_words,
-                           "regions": list(self.map_region_words), "bram": maps},
-            "requant_tables": {"lanes": self.rq_lanes, "word_bits": self.param_word_bits,
-                               "rows": self.param_rows, "bram": par},
-            "bram": {"used": total, "available": device.bram, "bits_each": device.bram_bits},
-        }
+        """Memory blocks against ``device`` (estimates: Yosys may put a small
+        memory in logic), per memory (:meth:`memories`) and in total."""
+        mems = self.memories() if device.family == (self.family or "ice40") else [
+            {**m, "blocks": block_count(m["word_bits"], m["words"], device.family)
+             if m["kind"] == "bram" else m["blocks"]} for m in self.memories()]
+        bram = sum(m["blocks"] for m in mems if m["kind"] == "bram")
+        spram = sum(m["blocks"] for m in mems if m["kind"] == "spram")
+        return {"device": device.name, "memories": mems,
+                "bram": {"used": bram, "available": device.bram, "bits_each": device.bram_bits},
+                "spram": {"used": spram, "available": device.spram}}
 
     def check_fit(self, device) -> dict:
+        """:meth:`resources`, or :class:`CapacityError` saying what does not fit."""
         res = self.resources(device)
+        problems = []
+        if res["spram"]["used"] > device.spram:
+            problems.append(f"SPRAM: needs {res['spram']['used']}, {device.name} has "
+                            f"{device.spram} (use --map-memory bram)")
         if res["bram"]["used"] > device.bram:
-            parts = ", ".join(f"{k.replace('_', ' ')} {res[k]['bram']}" for k in (
-                "code_memory", "input_buffer", "map_memory", "requant_tables") if res[k]["bram"])
-            raise CapacityError(f"the model does not fit the {device.name}: block RAM: needs "
-                                f"{res['bram']['used']} blocks ({parts}), {device.name} has "
-                                f"{device.bram}")
+            parts = ", ".join(f"{m['name']} {m['blocks']}" for m in res["memories"]
+                              if m["kind"] == "bram" and m["blocks"])
+            hint = (" (try --map-memory spram)" if device.spram and self.map_memory == "bram"
+                    and block_count(self.map_word_bits, self.map_region_words[0],
+                                    device.family) >= res["bram"]["used"] - device.bram
+                    else "")
+            problems.append(f"block RAM: needs {res['bram']['used']} blocks ({parts}), "
+                            f"{device.name} has {device.bram}{hint}")
+        if problems:
+            raise CapacityError(f"the model does not fit the {device.name}: "
+                                + "; ".join(problems))
         return res
 
     def describe(self) -> dict:
@@ -584,8 +640,20 @@ def _passes_of(net: ConvNetwork) -> list:
     return out
 
 
+#: How the engine decodes codes: ``"model"`` (the model's own assignment),
+#: ``"direct"`` (codes re-encoded to the direct assignment of the same codebook,
+#: whose decoder is a few gates instead of a ROM) or ``"auto"`` (direct when
+#: that takes no more bits per code than the model's).
+DECODES = ("auto", "model", "direct")
+
+
+#: Where the largest feature map region goes.
+MAP_MEMORIES = ("auto", "bram", "spram")
+
+
 def plan_convnet(network: ConvNetwork, *, pe: int = 8, simd: int = 1, rq_lanes: int = 1,
-                 requant: str = "auto", rom: str = "auto") -> ConvPlan:
+                 requant: str = "auto", rom: str = "auto", decode: str = "auto",
+                 map_memory: str = "auto", device=None) -> ConvPlan:
     """Check ``network`` against the CNN core's parameters and lay it out.
 
     Parameters
@@ -600,7 +668,17 @@ def plan_convnet(network: ConvNetwork, *, pe: int = 8, simd: int = 1, rq_lanes: 
     requant : str
         ``"auto"``, ``"shift"`` or ``"mult"`` (as for the MLP core).
     rom : str
-        The engine's decode ROM style.
+        The engine's decode ROM style (enum codes).
+    map_memory : str
+        :data:`MAP_MEMORIES`: map region 0 (pass 0's output, usually the
+        largest map) in block RAM or in the UP5K's SPRAM; ``auto``: SPRAM
+        when ``device`` has it.
+    device : Device or None
+        The target, for memory shapes (block RAM depths, SPRAM).
+    decode : str
+        :data:`DECODES`. Re-encoding keeps every ternary vector, so the
+        results are the same bit for bit; only the code memory's words and
+        the decoder change.
     """
     if not isinstance(network, ConvNetwork):
         raise TypeError(f"network must be a ConvNetwork, not {type(network).__name__}")
@@ -612,10 +690,18 @@ def plan_convnet(network: ConvNetwork, *, pe: int = 8, simd: int = 1, rq_lanes: 
             raise ValueError(f"every conv and dense layer must use the same codebook for one "
                              f"engine: the first uses {cb.describe_short()}, SST layer {i} "
                              f"{layer.codebook.describe_short()}")
+    check_choice("decode", decode, DECODES)
+    ecb = cb
+    if cb.assignment == "enum" and decode != "model":
+        direct = Codebook(cb.n, cb.k, cb.variant, "direct")
+        if decode == "direct" or direct.bits <= cb.bits:
+            ecb = direct
+    if ecb.assignment == "direct":
+        rom = "auto"
     fmts = network.input_formats()
     act_width, act_signed = engine_act_format(fmts)
     rows = [l.in_features for l in sst]
-    engine = SSTParams(cb.n, cb.k, cb.variant, cb.assignment, pe=pe, simd=simd,
+    engine = SSTParams(ecb.n, ecb.k, ecb.variant, ecb.assignment, pe=pe, simd=simd,
                        act_width=act_width, act_signed=act_signed, max_row_len=max(rows),
                        rom=rom, out_depth=2)
     pe, simd = engine.pe, engine.simd
@@ -674,12 +760,50 @@ def plan_convnet(network: ConvNetwork, *, pe: int = 8, simd: int = 1, rq_lanes: 
         read = 0 if p.reads_input else bases[(p.index - 1) % 2]
         write = bases[p.index % 2]
         final.append(PassPlan(**{**p.__dict__, "read_base": read, "write_base": write}))
+    check_choice("map_memory", map_memory, MAP_MEMORIES)
+    family = device.family if device is not None else None
+    if map_memory == "auto":
+        map_memory = "spram" if device is not None and device.spram else "bram"
+    if map_memory == "spram":
+        if lanes * act_width > SPRAM_WIDTH * 4 or regions[0] > SPRAM_WORDS:
+            raise ValueError(f"--map-memory spram holds words of at most 64 bits (4 SPRAMs "
+                             f"side by side), not {lanes * act_width} (SIMD*N*A)")
+    code_words = sum(p.code_words for p in final)
+    main = code_words
+    if family is not None:
+        width = pe * simd * cb.bits
+        # The deepest block configuration of no more blocks per row than the widest.
+        depth = _row_depth(width, family)
+        tail = code_words % depth
+        if code_words > depth and 0 < tail and tail * width <= 1024:
+            main = code_words - tail
     return ConvPlan(network, requant, rq_lanes, engine, tuple(final), tuple(regions), in_lanes,
-                    in_cg)
+                    in_cg, map_memory, main, family)
+
+
+def _row_depth(width: int, family: str) -> int:
+    """Words of one row of blocks in the configuration that needs fewest blocks per row."""
+    configs = BRAM_CONFIGS[family]
+    best = min(configs, key=lambda c: (_cdiv(width, c[0]), -c[1]))
+    return best[1]
+
+
+def step_bits(plan) -> int:
+    """Bits of one step ROM word (:func:`sst_hw.core.conv.feed.step_layout`)."""
+    steps = [s for p in plan.passes for s in p.steps]
+    srcs = [set() for _ in range(plan.lanes)]
+    for st in steps:
+        for t, u in enumerate(st.src):
+            if u >= 0:
+                srcs[t].add(u)
+    sel = sum(max(0, (len(x) - 1).bit_length()) for x in srcs if len(x) > 1)
+    return (max(1, max(s.ky for s in steps).bit_length())
+            + max(1, max(s.kx for s in steps).bit_length())
+            + max(1, max(s.offset for s in steps).bit_length()) + 3 + plan.lanes + sel)
 
 
 #: The CNN core's configuration for the UP5K reference CNN (``sst-hw compile
 #: --device up5k`` of a CNN model), and for the VGG-9-topology CNN on the ECP5 85F.
-UP5K_CNN_CORE = {"pe": 16, "simd": 1, "rq_lanes": 2}
+UP5K_CNN_CORE = {"pe": 16, "simd": 1, "rq_lanes": 1}
 ECP5_CNN_CORE = {"pe": 32, "simd": 2, "rq_lanes": 4}
 __all__ += ["UP5K_CNN_CORE", "ECP5_CNN_CORE"]

@@ -43,7 +43,7 @@ ENGINE_MAX_BEATS = 16
 def sidecar_kind(side: Sidecar) -> str:
     """``"network"`` (written by ``sst-hw compile``) or ``"engine"`` (``sst-hw generate``)."""
     fmt = side.data.get("format", "")
-    if fmt == "sst-hw/network" or "cycles_per_inference" in side.data:
+    if fmt in ("sst-hw/network", "sst-hw/convnet") or "cycles_per_inference" in side.data:
         return "network"
     return "engine"
 
@@ -113,9 +113,13 @@ class SimOutcome:
     input_stall_cycles: int = 0
     classes: np.ndarray | None = None
 
+    periods: list = field(default_factory=list)
+    period: int | None = None
+
     @property
     def cycles_ok(self) -> bool:
-        return self.measured == [self.sidecar]
+        return (self.measured == [self.sidecar]
+                and (self.period is None or set(self.periods) <= {self.period}))
 
     @property
     def bit_exact(self) -> bool:
@@ -135,6 +139,7 @@ def network_stimulus(side: Sidecar, network, x, *, load_codes=None) -> Stimulus:
     words of an SPRAM core (sent on its ``load`` stream first)."""
     x = network.check_input(x)
     logits, classes = network.forward(x)
+    x = x.reshape(len(x), -1)      # images: HWC order, channel fastest
     expected = np.concatenate([logits, classes[:, None]], axis=1)
     si = side.streams["i"]
     inputs = [si.pack(data=int(v)) for v in x.reshape(-1)]
@@ -314,6 +319,10 @@ def check_network(side: Sidecar, stim: Stimulus, record: dict) -> SimOutcome:
     mismatches, compared, missing = 0, 0, 0
     examples, measured, classes = [], set(), []
     back_to_back = True
+    # A CNN core takes the next image while it computes: its first inference
+    # takes cycles_per_inference, the following ones come every period.
+    period = (side.data.get("period") or {}).get("cycles")
+    ends = []
     for b in range(count):
         chunk = got[b * width:(b + 1) * width]
         want = [int(v) for v in stim.expected[b]]
@@ -343,14 +352,18 @@ def check_network(side: Sidecar, stim: Stimulus, record: dict) -> SimOutcome:
         if len(ins) == features:
             if ins != list(range(ins[0], ins[0] + features)):
                 back_to_back = False
-            measured.add(chunk[-1][1] - ins[0] + 1)
+            if period is None or b == 0:
+                measured.add(chunk[-1][1] - ins[0] + 1)
+            ends.append(chunk[-1][1])
     return SimOutcome(
         kind="network", asked=count, compared=compared, mismatches=mismatches,
         values_compared=compared * width, measured=sorted(measured),
         sidecar=int(side.data["cycles_per_inference"]), simulated_cycles=record["cycles"],
         timed_out=record["timed_out"], extra_beats=record["extra_beats"], missing=missing,
         examples=examples, back_to_back=back_to_back,
-        classes=np.array(classes, dtype=np.int64))
+        classes=np.array(classes, dtype=np.int64),
+        periods=sorted({b - a for a, b in zip(ends, ends[1:])}) if period else [],
+        period=int(period) if period else None)
 
 
 def check_engine(side: Sidecar, stim: Stimulus, record: dict) -> SimOutcome:

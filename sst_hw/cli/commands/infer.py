@@ -1,7 +1,21 @@
 """``sst-hw infer``: send input(s) to a board over the UART, print logits and class.
 
-The input is a ``.npy`` file of integers: one input vector (shape
-``(features,)``) or a batch (``(batch, features)``), one request per row.
+The input is one or more files, sent in order, one request per input:
+
+* a ``.npy`` of integers (or floats that are exactly integers): one input
+  vector ``(features,)`` or a batch ``(batch, features)``; for a model with
+  an image input shape ``(H, W, C)`` also one image ``(H, W, C)`` (or
+  ``(H, W)`` when ``C == 1``) or a batch of them, ``(batch, H, W, C)`` /
+  ``(batch, H, W)``;
+* an image file Pillow reads (``.png``, ``.jpg``, ``.bmp``, ``.pgm``, ...):
+  converted to grayscale (``C == 1``) or RGB (``C == 3``) for such a model;
+  it must already be ``W x H`` pixels (nothing is resized) and the model's
+  inputs must hold its 0..255 pixels. Without ``--model`` (or for an MLP
+  model file) it is read as it is, grayscale if it has one channel.
+
+Images are flattened in HWC order (channel fastest), the order the model
+reads. Details: :mod:`sst_hw.cli.commands._images`.
+
 With ``--model`` the device's identity (INFO) is checked against the model
 first (shape, widths and the model fingerprint) and ``--verify`` compares
 every result with the golden model. ``--port model`` runs against a
@@ -9,10 +23,10 @@ simulated device (the golden model behind the same protocol), no hardware.
 
 A convolutional model (a version 2 model file with conv2d or max-pool
 layers) runs only with ``--port model``, on the golden model, its inputs
-flattened in HWC order (``(batch, H*W*C)``); no device runs one yet (the
-convolution engine is not built), and the simulated device reports model id
-0 (a fingerprint covers MLP models only), so there is nothing to check it
-against.
+(images or rows) flattened in HWC order (``(batch, H*W*C)``); no device
+runs one yet (the convolution engine is not built), and the simulated
+device reports model id 0 (a fingerprint covers MLP models only), so there
+is nothing to check it against.
 """
 
 from __future__ import annotations
@@ -21,7 +35,7 @@ import json
 import sys
 from pathlib import Path
 
-from sst_hw.cli.commands._inputs import load_input_batch
+from sst_hw.cli.commands._images import load_infer_inputs
 from sst_hw.cli.commands._link_args import check_link_args
 from sst_hw.cli.commands._model_args import mlp_network, spatial_kinds
 from sst_hw.cli.errors import UserError
@@ -37,8 +51,12 @@ a simulated device built from --model.
 def register(sub):
     p = sub.add_parser("infer", help="run inference on a board over its UART",
                        epilog=HELP_EPILOG)
-    p.add_argument("input", type=Path, nargs="?",
-                   help=".npy file: one input (features,) or a batch (batch, features)")
+    p.add_argument("input", type=Path, nargs="*",
+                   help="input file(s): a .npy of one input (features,) or a batch "
+                        "(batch, features), or for an image model one image (H, W[, C]) or "
+                        "a batch (batch, H, W[, C]); or image files (.png, .jpg, .bmp, .pgm) "
+                        "of the model's H x W size, pixels 0..255 (grayscale for 1 channel, "
+                        "RGB for 3)")
     p.add_argument("--port", required=True, help="serial port, pyserial URL, or 'model'")
     p.add_argument("--model", type=Path, default=None,
                    help="model file: check that the device runs it")
@@ -81,6 +99,7 @@ def run(args):
     if args.model is not None and not args.model.is_file():
         raise UserError(f"no such model file: {args.model}")
     network = modelfile.load(args.model) if args.model else None
+    model = network                     # the file as loaded: its input shape, for images
     device_info = None
     if network is not None and spatial_kinds(network):
         if args.port != "model":
@@ -91,9 +110,9 @@ def run(args):
         network = mlp_network(network, args.model)
     if args.verify and network is None:
         raise UserError("--verify needs --model")
-    if args.input is None and not args.info:
-        raise UserError("give an INPUT.npy file (or --info)")
-    x = load_input_batch(args.input) if args.input is not None else None
+    if not args.input and not args.info:
+        raise UserError("give an INPUT file, .npy or image (or --info)")
+    x = load_infer_inputs(args.input, model) if args.input else None
     transport = open_transport(args.port, args.baud, network, device_info)
     client = Client(transport, timeout=args.timeout)
     try:

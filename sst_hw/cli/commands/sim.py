@@ -167,8 +167,30 @@ def _load_model(path: Path, what: str):
     except modelfile.ModelFormatError as e:
         raise UserError(f"{e} (a model file is written by `sst-hw train` or `sst-hw import`)") \
             from None
+    from sst_hw.plan.convnet import is_convnet
+    if is_convnet(network):
+        return network
     return mlp_network(network, path, "`sst-hw sim` simulates the hardware, which takes "
                                       "MLP models only")
+
+
+def _cnn_plan(args, network):
+    """The CNN core of ``network`` as ``sst-hw compile`` makes it for the UP5K
+    (--pe and --simd override the reference configuration)."""
+    from sst_hw.plan.convnet import UP5K_CNN_CORE, plan_convnet
+    from sst_hw.synth.devices import get_device
+    if args.memory is not None:
+        raise UserError("--memory is the MLP core's code memory; a CNN core keeps its codes in "
+                        "block RAM (its largest map goes to SPRAM on the UP5K)")
+    opts = dict(UP5K_CNN_CORE)
+    if args.pe is not None:
+        opts["pe"] = args.pe
+    if args.simd is not None:
+        opts["simd"] = args.simd
+    if opts["pe"] % opts["rq_lanes"]:
+        opts["rq_lanes"] = 1
+    return plan_convnet(network, requant=args.requant or "auto", device=get_device("up5k"),
+                        **opts)
 
 
 def _load_sidecar(path: Path):
@@ -248,7 +270,7 @@ def _network_inputs(args, network):
 
     if args.input is not None and args.dataset is not None:
         raise UserError("give --input or --dataset, not both")
-    features = network.layers[0].in_features
+    features = getattr(network, "in_features", None) or network.layers[0].in_features
     if args.input is not None:
         x = _load_npy(args.input, network)
         count = args.count or len(x)
@@ -303,13 +325,17 @@ def run(args):
         _refuse(args, ["--model", "--sidecar"], "only to a .v TARGET, not to a model file")
         _refuse(args, ["--rows"], "only to an engine TARGET; a model's inferences are --count")
         network = _load_model(target, "model file")
-        from sst_hw.plan.network import plan_network
-        opts = dict(pe=4 if args.pe is None else args.pe,
-                    simd=2 if args.simd is None else args.simd,
-                    memory=args.memory or "bram", requant=args.requant or "auto")
-        # Every option is checked by the plan (pe and simd against format.limits):
-        # ValueError, exit 2, for a bad one.
-        core_plan = plan_network(network, **opts)
+        from sst_hw.plan.convnet import is_convnet
+        if is_convnet(network):
+            core_plan = _cnn_plan(args, network)
+        else:
+            from sst_hw.plan.network import plan_network
+            opts = dict(pe=4 if args.pe is None else args.pe,
+                        simd=2 if args.simd is None else args.simd,
+                        memory=args.memory or "bram", requant=args.requant or "auto")
+            # Every option is checked by the plan (pe and simd against format.limits):
+            # ValueError, exit 2, for a bad one.
+            core_plan = plan_network(network, **opts)
         kind = "network"
         side = None
     else:
@@ -352,10 +378,15 @@ def run(args):
     # -- the long part: compile, build, simulate -------------------------------------------
     if core_plan is not None:
         from sst_hw.emit.network import write_network
-        say(f"compiling {target} into a network core (PE {core_plan.pe}, SIMD "
-            f"{core_plan.simd}, {core_plan.memory}) in {build_dir}")
+        from sst_hw.emit.convnet import write_convnet
+        from sst_hw.plan.convnet import ConvPlan
+        cnn = isinstance(core_plan, ConvPlan)
+        say(f"compiling {target} into a {'CNN' if cnn else 'network'} core (PE {core_plan.pe}, "
+            f"SIMD {core_plan.simd}, "
+            f"{'maps in ' + core_plan.map_memory if cnn else core_plan.memory}) in {build_dir}")
         t0 = time.monotonic()
-        paths = write_network(core_plan, build_dir / f"{target.stem}.v")
+        write = write_convnet if cnn else write_network
+        paths = write(core_plan, build_dir / f"{target.stem}.v")
         seconds["compile"] = time.monotonic() - t0
         from sst_hw.sim.sidecar import Sidecar
         vpath = next(p for p in paths if p.suffix == ".v").resolve()
@@ -465,7 +496,10 @@ def _report(args, kind, side, vpath, out, stim, seconds, build_dir, wave, labels
     p = side.params
     if kind == "network":
         rep["core"] = {"pe": p.get("pe"), "simd": p.get("simd"), "memory": p.get("memory"),
-                       "requant": p.get("requant")}
+                       "requant": p.get("requant"), "kind": p.get("kind", "mlp")}
+        if out.period is not None:
+            rep["period"] = {"measured": out.periods, "sidecar": out.period,
+                             "match": set(out.periods) <= {out.period}}
         rep["inputs_back_to_back"] = out.back_to_back
         if labels is not None and len(out.classes) == out.asked:
             rep["label_accuracy"] = float((out.classes == labels).mean())
@@ -493,15 +527,24 @@ def _print_text(rep, out, side):
     s = rep["seconds"]
     if kind == "network":
         c = rep["core"]
-        print(f"{rep['target']}: network core {rep['module']} (PE {c['pe']}, SIMD {c['simd']}, "
-              f"{c['memory']}, requant {c['requant']}) on {rep['simulator']}, golden model "
-              f"{rep['model']}")
+        what = (f"CNN core {rep['module']} (PE {c['pe']}, SIMD {c['simd']}"
+                if c["kind"] == "cnn" else
+                f"network core {rep['module']} (PE {c['pe']}, SIMD {c['simd']}, {c['memory']}")
+        print(f"{rep['target']}: {what}, requant {c['requant']}) on {rep['simulator']}, golden "
+              f"model {rep['model']}")
         print(f"  inputs       {rep['inputs']}")
         per = side.params.get("classes")
         print(f"  inferences   {out.compared} of {out.asked} compared, {out.mismatches} "
               f"mismatches ({out.values_compared} values: {per} logits + class each)")
-        print(f"  cycles       {_fmt_cycles(out.measured)} per inference measured, "
-              f"{out.sidecar} in the sidecar{'' if out.cycles_ok else '  <- DIFFERENT'}")
+        first = "of the first inference " if out.period is not None else "per inference "
+        print(f"  cycles       {_fmt_cycles(out.measured)} {first}measured, "
+              f"{out.sidecar} in the sidecar"
+              f"{'' if out.measured == [out.sidecar] else '  <- DIFFERENT'}")
+        if out.period is not None and out.periods:
+            ok = set(out.periods) <= {out.period}
+            print(f"  period       {_fmt_cycles(out.periods)} cycles between back-to-back "
+                  f"inferences measured, {out.period} in the sidecar"
+                  f"{'' if ok else '  <- DIFFERENT'}")
         if not out.back_to_back:
             print("  note: the core did not take an inference's input beats back to back")
         if "label_accuracy" in rep:
@@ -550,5 +593,9 @@ def _failure_line(out) -> str:
         parts.append(f"{out.extra_beats} extra output beats")
     if not out.cycles_ok:
         what = "cycles per inference" if out.kind == "network" else "latency"
-        parts.append(f"measured {what} {_fmt_cycles(out.measured)} != sidecar {out.sidecar}")
+        if out.measured != [out.sidecar]:
+            parts.append(f"measured {what} {_fmt_cycles(out.measured)} != sidecar "
+                         f"{out.sidecar}")
+        else:
+            parts.append(f"measured period {_fmt_cycles(out.periods)} != sidecar {out.period}")
     return "; ".join(parts) or "the run did not complete"

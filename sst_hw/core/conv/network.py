@@ -17,7 +17,7 @@ is complete and the previous image's class beat has gone out.
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal, unsigned
+from amaranth.hdl import Module, Mux, Signal, unsigned
 from amaranth.lib.memory import Memory
 
 from sst_hw.core.conv.feed import ConvFeed
@@ -26,6 +26,7 @@ from sst_hw.core.conv.pool import ConvPool
 from sst_hw.core.conv.serialiser import ConvSerialiser
 from sst_hw.core.conv.writer import ConvWriter
 from sst_hw.core.requant import Requantizer
+from sst_hw.core.spram import SPRAMMemory
 from sst_hw.plan.convnet import ConvPlan, plan_convnet
 from sst_hw.rtl._util import CheckedComponent
 from sst_hw.rtl.engine import SSTEngine
@@ -45,14 +46,15 @@ class SSTConvNetwork(CheckedComponent):
     """
 
     @classmethod
-    def check(cls, network, **options) -> dict:
+    def check(cls, network, *, spram_primitive: bool = True, **options) -> dict:
         if isinstance(network, ConvPlan):
             if options:
-                raise TypeError(f"the plan fixes every option, not {', '.join(sorted(options))}")
+                raise TypeError(f"the plan fixes every option but spram_primitive, not "
+                                f"{', '.join(sorted(options))}")
             plan = network
         else:
             plan = plan_convnet(network, **options)
-        return {"plan": plan, "network": plan.network}
+        return {"plan": plan, "network": plan.network, "spram_primitive": bool(spram_primitive)}
 
     def __init__(self, *args, **kwargs):
         super().__init__(self.plan.signature)
@@ -65,6 +67,62 @@ class SSTConvNetwork(CheckedComponent):
     def params(self) -> dict:
         return self.plan.params
 
+    def _memories(self, m, feed, wr):
+        """The code memory (block RAM, and its last few words in logic) and the
+        two map regions (region 0 in block RAM or SPRAM), decoded from the
+        feed's and the writer's addresses."""
+        plan = self.plan
+        main, tail = plan.code_main_words, plan.code_tail_words
+        image = plan.code_image()
+        code = Memory(shape=unsigned(plan.code_word_bits), depth=max(2, main), init=image[:main])
+        m.submodules.code_mem = code
+        crd = code.read_port(domain="sync")
+        m.d.comb += [crd.addr.eq(feed.code_addr), crd.en.eq(feed.code_en)]
+        if tail:
+            ctail = Memory(shape=unsigned(plan.code_word_bits), depth=max(2, tail),
+                           init=image[main:], attrs={"ram_style": "logic"})
+            m.submodules.code_tail = ctail
+            trd = ctail.read_port(domain="sync")
+            in_tail = Signal(name="code_in_tail")
+            m.d.comb += [trd.addr.eq(feed.code_addr - main), trd.en.eq(feed.code_en)]
+            with m.If(feed.code_en):
+                m.d.sync += in_tail.eq(feed.code_addr >= main)
+            m.d.comb += feed.code_data.eq(Mux(in_tail, trd.data, crd.data))
+        else:
+            m.d.comb += feed.code_data.eq(crd.data)
+
+        d0, d1 = plan.map_region_words
+        width = plan.map_word_bits
+        r_hi = Signal(name="map_read_region1")
+        with m.If(feed.map_en):
+            m.d.sync += r_hi.eq(feed.map_addr >= d0)
+        w_lo = Signal(name="map_write_region0")
+        m.d.comb += w_lo.eq(wr.w_addr < d0)
+        if plan.map_memory == "spram":
+            m.submodules.map0 = sp = SPRAMMemory(width, max(1, d0), primitive=self.spram_primitive)
+            m.d.comb += [sp.we.eq(wr.w_en & w_lo), sp.wdata.eq(wr.w_data),
+                         sp.re.eq(feed.map_en & (feed.map_addr < d0)),
+                         sp.addr.eq(Mux(sp.we, wr.w_addr, feed.map_addr))]
+            data0 = sp.rdata
+        else:
+            map0 = Memory(shape=unsigned(width), depth=max(2, d0), init=[])
+            m.submodules.map0 = map0
+            rd0, wr0 = map0.read_port(domain="sync"), map0.write_port()
+            m.d.comb += [rd0.addr.eq(feed.map_addr), rd0.en.eq(feed.map_en),
+                         wr0.addr.eq(wr.w_addr), wr0.data.eq(wr.w_data),
+                         wr0.en.eq(wr.w_en & w_lo)]
+            data0 = rd0.data
+        if d1:
+            map1 = Memory(shape=unsigned(width), depth=max(2, d1), init=[])
+            m.submodules.map1 = map1
+            rd1, wr1 = map1.read_port(domain="sync"), map1.write_port()
+            m.d.comb += [rd1.addr.eq(feed.map_addr - d0), rd1.en.eq(feed.map_en),
+                         wr1.addr.eq(wr.w_addr - d0), wr1.data.eq(wr.w_data),
+                         wr1.en.eq(wr.w_en & ~w_lo)]
+            m.d.comb += feed.map_data.eq(Mux(r_hi, rd1.data, data0))
+        else:
+            m.d.comb += feed.map_data.eq(data0)
+
     def elaborate(self, platform):
         m = Module()
         plan = self.plan
@@ -74,21 +132,11 @@ class SSTConvNetwork(CheckedComponent):
         m.submodules.pool = pool = ConvPool(plan)
         m.submodules.serialiser = ser = ConvSerialiser(plan)
         m.submodules.writer = wr = ConvWriter(plan)
-        code = Memory(shape=unsigned(plan.code_word_bits), depth=max(2, plan.code_words),
-                      init=plan.code_image())
-        maps = Memory(shape=unsigned(plan.map_word_bits), depth=max(2, plan.map_words), init=[])
-        m.submodules.code_mem = code
-        m.submodules.map_mem = maps
-        crd = code.read_port(domain="sync")
-        mrd = maps.read_port(domain="sync")
-        mwr = maps.write_port()
-
+        self._memories(m, feed, wr)
         m.d.comb += [
             inb.i.valid.eq(self.i.valid), inb.i.payload.eq(self.i.payload),
             self.i.ready.eq(inb.i.ready),
             inb.r_addr.eq(feed.in_addr), inb.r_en.eq(feed.in_en), feed.in_data.eq(inb.r_data),
-            mrd.addr.eq(feed.map_addr), mrd.en.eq(feed.map_en), feed.map_data.eq(mrd.data),
-            crd.addr.eq(feed.code_addr), crd.en.eq(feed.code_en), feed.code_data.eq(crd.data),
             eng.i.valid.eq(feed.o.valid), eng.i.payload.eq(feed.o.payload),
             feed.o.ready.eq(eng.i.ready),
             pool.i.valid.eq(eng.o.valid), pool.i.payload.eq(eng.o.payload),
@@ -98,7 +146,6 @@ class SSTConvNetwork(CheckedComponent):
             self.o.valid.eq(ser.o.valid), self.o.payload.eq(ser.o.payload),
             ser.o.ready.eq(self.o.ready),
             ser.pass_index.eq(feed.pass_index), wr.pass_index.eq(feed.pass_index),
-            mwr.addr.eq(wr.w_addr), mwr.data.eq(wr.w_data), mwr.en.eq(wr.w_en),
         ]
 
         # Control: an image starts when complete and the core is idle; pass 0's

@@ -11,9 +11,10 @@ chosen one to the serialiser: one result per window and group instead of
 ``k*k``, which divides the requantizer's work, and no pooled map buffer is
 needed.
 
-Cost: ``2*PE`` accumulator registers and comparators, one register stage
-(``POOL_LATENCY``, also in passes without a pool, where results go through
-unchanged).
+Cost: ``PE`` accumulator registers and comparators (twice that where a
+pooled row has ``M_r < 0``) and no cycle: a window's last result goes on to
+the serialiser combined with the registers (``POOL_LATENCY = 0``); in
+passes without a pool results go through unchanged.
 """
 
 from __future__ import annotations
@@ -67,29 +68,34 @@ class ConvPool(CheckedComponent):
         win = Signal(range(10), name="win")
         group = Signal(range(max(p.groups for p in ps) + 1), name="group")
         acc = data.View(layout, self.i.payload).acc
-        mx = Signal(data.ArrayLayout(layout["acc"].shape.elem_shape, PE), name="mx",
-                    reset_less=True)
-        mn = Signal.like(mx, name="mn")
-        out = Signal(layout, name="out", reset_less=True)
-        out_valid = Signal(name="out_valid")
-        take = Signal(name="take")
+        elem = layout["acc"].shape.elem_shape
+        # The running max; the running min only where some row has M < 0.
+        mx = Signal(data.ArrayLayout(elem, PE), name="mx", reset_less=True)
+        mn = Signal(data.ArrayLayout(elem, PE), name="mn", reset_less=True) if any(neg) else None
         sel = Signal(PE, name="neg_rows")
-        m.d.comb += [self.i.ready.eq(~out_valid | self.o.ready),
-                     take.eq(self.i.valid & self.i.ready),
-                     sel.eq(negs[gbase + group] if len(neg) > 1 else negs[0]),
-                     self.o.valid.eq(out_valid), self.o.payload.eq(out)]
-        with m.If(self.o.ready):
-            m.d.sync += out_valid.eq(0)
-        with m.If(take):
-            first = win == 0
-            for p in range(PE):
-                a = acc[p]
-                nmx = Mux(first | (a > mx[p]), a, mx[p])
+        last = Signal(name="window_last")
+        m.d.comb += [last.eq(win == wn - 1),
+                     sel.eq(negs[gbase + group] if len(neg) > 1 else negs[0])]
+        # Results that complete a window go straight on (the serialiser is free
+        # by the schedule); the others are only taken into mx/mn.
+        m.d.comb += [self.o.valid.eq(self.i.valid & last),
+                     self.i.ready.eq(~last | self.o.ready)]
+        first = win == 0
+        for p in range(PE):
+            a = acc[p]
+            nmx = Mux(first | (a > mx[p]), a, mx[p])
+            pooled = nmx
+            if mn is not None:
                 nmn = Mux(first | (a < mn[p]), a, mn[p])
-                m.d.sync += [mx[p].eq(nmx), mn[p].eq(nmn), out.acc[p].eq(Mux(sel[p], nmn, nmx))]
-            with m.If(win == wn - 1):
-                m.d.sync += [win.eq(0), out_valid.eq(1),
-                             group.eq(Mux(group == groups - 1, 0, group + 1))]
+                pooled = Mux(sel[p], nmn, nmx)
+            m.d.comb += self.o.payload.acc[p].eq(pooled)
+            with m.If(self.i.valid & self.i.ready):
+                m.d.sync += mx[p].eq(nmx)
+                if mn is not None:
+                    m.d.sync += mn[p].eq(nmn)
+        with m.If(self.i.valid & self.i.ready):
+            with m.If(last):
+                m.d.sync += [win.eq(0), group.eq(Mux(group == groups - 1, 0, group + 1))]
             with m.Else():
                 m.d.sync += win.eq(win + 1)
         with m.If(self.begin):
