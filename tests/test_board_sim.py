@@ -10,7 +10,8 @@ frame codec of :mod:`sst_hw.link.wire`; every result is compared bit for bit
 with the golden model.
 
 The core is ``SSTNetwork`` (defaults: PE 4, SIMD 2, codes in block RAM) for a
-random model of sizes [20, 12, 5].
+random model of sizes [20, 12, 5], or the CNN core ``SSTConvNetwork`` for a
+small random CNN (7x6 image, conv 3x3 with a fused max-pool, then dense).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import pytest
 
 # -- pytest side ---------------------------------------------------------------------------------
 
@@ -32,17 +34,29 @@ def make_network(seed=11):
     return Network.random(seed, [20, 12, 5], 8, 2)
 
 
-def test_board_top_cocotb(tmp_path):
+def make_core(kind):
+    """(golden model, core) of a small random MLP or CNN."""
+    if kind == "mlp":
+        from sst_hw.core.network import SSTNetwork
+        net = make_network()
+        return net, SSTNetwork(net)
+    from sst_hw.core.conv.network import SSTConvNetwork
+    from sst_hw.format.random_model import random_convnet
+    net = random_convnet(12, (7, 6, 1), [("conv", 6, 3, 1, 1), ("pool", 2), ("flatten",),
+                                         ("dense", 5)])
+    return net, SSTConvNetwork(net, pe=4)
+
+
+@pytest.mark.parametrize("kind", ["mlp", "cnn"])
+def test_board_top_cocotb(kind, tmp_path):
     from amaranth.back import verilog
 
     from sst_hw.format import modelfile
     from sst_hw.boards import InferenceTop, core_info
-    from sst_hw.core.network import SSTNetwork
     from sst_hw.sim.runner import build_verilog, run_tests
 
     t0 = time.monotonic()
-    net = make_network()
-    core = SSTNetwork(net)
+    net, core = make_core(kind)
     top = InferenceTop(core, core_info(net, core), clk_hz=int(1e9 / CLK_NS), divisor=DIVISOR,
                        timeout_bits=TIMEOUT_BITS)
     vpath = tmp_path / "sst_board_top.v"
@@ -55,7 +69,7 @@ def test_board_top_cocotb(tmp_path):
         "model": str(model), "info": top.info.to_bytes().hex(), "divisor": DIVISOR,
         "clk_ns": CLK_NS, "timeout_bits": TIMEOUT_BITS, "seed": 5, "inferences": 6})
     t3 = time.monotonic()
-    print(f"SSTNetwork: verilog {t1 - t0:.1f} s, build {t2 - t1:.1f} s, run {t3 - t2:.1f} s")
+    print(f"{type(core).__name__}: verilog {t1 - t0:.1f} s, build {t2 - t1:.1f} s, run {t3 - t2:.1f} s")
 
 
 # -- cocotb side -----------------------------------------------------------------------------------

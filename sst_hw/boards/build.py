@@ -15,22 +15,40 @@ from sst_hw.link.wire import DEFAULT_BAUD, DEFAULT_TIMEOUT_BITS
 __all__ = ["make_core", "make_board_top"]
 
 
-def make_core(network, **options):
+def make_core(network, board=None, **options):
     """The network core a board runs.
 
     Parameters
     ----------
-    network : Network
+    network : Network or ConvNetwork
         The golden model.
+    board : Board, optional
+        The board, for a CNN core's memory shapes (its device).
     **options
-        ``SSTNetwork`` options (``pe``, ``simd``...).
+        ``SSTNetwork`` options (``pe``, ``simd``...), or for a CNN
+        ``SSTConvNetwork``'s (the device's reference configuration by
+        default).
 
     Returns
     -------
-    SSTNetwork
+    SSTNetwork or SSTConvNetwork
         With the codes in block RAM, which the bitstream initialises (a board
         top has no port to load them).
     """
+    from sst_hw.plan.convnet import is_convnet
+    if is_convnet(network):
+        from sst_hw.core.conv.network import SSTConvNetwork
+        from sst_hw.plan.convnet import ECP5_CNN_CORE, UP5K_CNN_CORE
+        device = None
+        if board is not None:
+            from sst_hw.synth.devices import get_device
+            device = get_device(board.device)
+        opts = dict(ECP5_CNN_CORE if device is not None and device.family == "ecp5"
+                    else UP5K_CNN_CORE)
+        opts.update(options)
+        if opts["pe"] % opts["rq_lanes"]:
+            opts["rq_lanes"] = 1
+        return SSTConvNetwork(network, device=device, **opts)
     return SSTNetwork(network, memory="bram", **options)
 
 
@@ -63,7 +81,7 @@ def make_board_top(network, board, *, baud: int = DEFAULT_BAUD,
     """
     board = get_board(board)
     divisor = uart_divisor(board.clk_hz, baud)
-    core = core if core is not None else make_core(network, **core_options)
+    core = core if core is not None else make_core(network, board, **core_options)
     system = InferenceTop(core, core_info(network, core), clk_hz=board.clk_hz, divisor=divisor,
                           timeout_bits=timeout_bits)
     return BoardTop(board, system)

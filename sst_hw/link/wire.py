@@ -312,6 +312,33 @@ def class_bytes_for(n_classes: int) -> int:
     return 1 if n_classes <= 256 else 2
 
 
+def _convnet_id(network) -> int:
+    """:func:`model_id` of a ConvNetwork: its input shape and format, and per
+    layer its kind, geometry and, for conv and dense layers, what a dense
+    layer's fingerprint covers."""
+    parts = [json.dumps({"input": [list(network.input_shape), network.input_width,
+                                   network.input_signed]}, sort_keys=True).encode()]
+    for kind, layer in zip(network.kinds, network.layers):
+        geo = {"kind": kind}
+        if kind == "conv2d":
+            geo.update(kh=layer.kh, kw=layer.kw, stride=layer.stride, pad=list(layer.pad))
+            layer = layer.layer
+        elif kind == "maxpool":
+            geo.update(kernel=layer.kernel, stride=layer.stride)
+        parts.append(json.dumps(geo, sort_keys=True).encode())
+        if kind in ("conv2d", "dense"):
+            cb = layer.codebook
+            parts.append(json.dumps([layer.in_features, layer.out_features, cb.n, cb.k,
+                                     cb.variant, cb.assignment, layer.shift, layer.relu,
+                                     layer.act_width]).encode())
+            for arr in (layer.codes, layer.mult, layer.add):
+                parts.append(np.ascontiguousarray(arr, dtype="<i8").tobytes())
+    crc = 0
+    for p in parts:
+        crc = zlib.crc32(p, crc)
+    return crc & 0xFFFFFFFF
+
+
 def model_id(network) -> int:
     """The 32-bit fingerprint of a golden ``Network`` (INFO's ``model_id``).
 
@@ -324,6 +351,8 @@ def model_id(network) -> int:
     int
         The CRC-32 (zlib) of a canonical byte string.
     """
+    if hasattr(network, "kinds"):      # a ConvNetwork: its geometry too
+        return _convnet_id(network)
     parts = [json.dumps({"input": [network.input_width, network.input_signed]},
                         sort_keys=True).encode()]
     for layer in network.layers:
@@ -456,6 +485,7 @@ class DeviceInfo:
 
     @classmethod
     def from_network(cls, network, *, logit_width: int | None = None, **kwargs) -> "DeviceInfo":
+        # (a ConvNetwork's inputs are its image's H*W*C values, HWC order)
         """The identity of a device running golden ``network``.
 
         Parameters
@@ -469,7 +499,8 @@ class DeviceInfo:
         """
         if logit_width is None:
             logit_width = network.acc_widths()[-1]
-        return cls(n_inputs=network.layers[0].in_features, input_width=network.input_width,
+        n_inputs = getattr(network, "in_features", None) or network.layers[0].in_features
+        return cls(n_inputs=n_inputs, input_width=network.input_width,
                    input_signed=network.input_signed, n_classes=network.classes,
                    logit_width=logit_width, model_id=model_id(network), **kwargs)
 

@@ -72,10 +72,17 @@ def run(args):
     stem = f"{args.model.stem}-{board.name}"
     build_dir = args.build_dir or Path("build") / "boards" / stem
     check_writable_dir(build_dir, "--build-dir")
-    network = load_mlp_model(args.model, "build")
+    from sst_hw.format import modelfile
+    from sst_hw.plan.convnet import is_convnet
+    network = modelfile.load(args.model)
+    if not is_convnet(network):
+        network = load_mlp_model(args.model, "build")
     options = {k: getattr(args, k) for k in ("pe", "simd") if getattr(args, k) is not None}
-    top = make_board_top(network, board, baud=args.baud, timeout_bits=args.timeout_bits,
-                         **options)
+    try:
+        top = make_board_top(network, board, baud=args.baud, timeout_bits=args.timeout_bits,
+                             **options)
+    except ValueError as e:
+        raise UserError(str(e)) from None
     info = top.system.info
     print(f"building {args.model} for {board.description} in {build_dir} "
           f"({args.baud} baud, divisor {info.divisor}, seed {args.seed}) ...", file=sys.stderr)

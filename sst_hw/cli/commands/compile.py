@@ -20,6 +20,7 @@ written.
 
 
 def register(sub):
+    from sst_hw.plan.convnet import MAP_MEMORIES
     from sst_hw.plan.network import MEMORIES, REQUANT_MODES
     from sst_hw.rtl.decoder import ROM_STYLES
     from sst_hw.emit.network import DEFAULT_MODULE_NAME
@@ -31,13 +32,18 @@ def register(sub):
     p.add_argument("-o", "--output", required=True, type=Path, help="Verilog file to write")
     p.add_argument("--json", type=Path, default=None,
                    help="sidecar path (default: OUTPUT with suffix .json)")
-    p.add_argument("--pe", type=int, default=4,
-                   help=f"processing elements, {limits.PE[0]}..{limits.PE[1]} (default 4)")
-    p.add_argument("--simd", type=int, default=2,
+    p.add_argument("--pe", type=int, default=None,
+                   help=f"processing elements, {limits.PE[0]}..{limits.PE[1]} (default 4; for a "
+                        f"CNN the device's reference configuration)")
+    p.add_argument("--simd", type=int, default=None,
                    help=f"subvectors per beat, {limits.SIMD[0]}..{limits.SIMD[1]} (default 2; "
-                        f"PE x SIMD at most {limits.MAX_LANES})")
-    p.add_argument("--memory", choices=MEMORIES, default="bram",
-                   help="where the codes live: block RAM (default) or the UP5K's SPRAM")
+                        f"PE x SIMD at most {limits.MAX_LANES}; for a CNN as --pe)")
+    p.add_argument("--memory", choices=MEMORIES, default=None,
+                   help="MLP: where the codes live: block RAM (default) or the UP5K's SPRAM")
+    p.add_argument("--rq-lanes", type=int, default=None,
+                   help="CNN: requantizers side by side (must divide PE and SIMD*N)")
+    p.add_argument("--map-memory", choices=MAP_MEMORIES, default=None,
+                   help="CNN: where the largest feature map lives (auto: SPRAM on the UP5K)")
     p.add_argument("--device", choices=list(DEVICES), default="up5k",
                    help="device whose resources the model must fit (default up5k)")
     p.add_argument("--requant", choices=REQUANT_MODES, default="auto",
@@ -73,9 +79,18 @@ def run(args):
     if args.json is not None:
         check_output_file(args.json, "--json")
     device = get_device(args.device)
+    from sst_hw.format import modelfile
+    from sst_hw.plan.convnet import is_convnet
+    model = modelfile.load(args.model)
+    if is_convnet(model):
+        from sst_hw.cli.commands.compile_cnn import run_cnn
+        return run_cnn(args, model, device)
+    for flag, value in (("--rq-lanes", args.rq_lanes), ("--map-memory", args.map_memory)):
+        if value is not None:
+            raise UserError(f"{flag} applies to a CNN model; {args.model} is an MLP")
     network = load_mlp_model(args.model, "compile")
-    kwargs = dict(pe=args.pe, simd=args.simd, memory=args.memory, requant=args.requant,
-                  rom=args.rom)
+    kwargs = dict(pe=4 if args.pe is None else args.pe, simd=2 if args.simd is None else args.simd,
+                  memory=args.memory or "bram", requant=args.requant, rom=args.rom)
     plan = plan_network(network, **kwargs)
     try:
         res = plan.check_fit(device)

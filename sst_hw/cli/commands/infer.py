@@ -22,11 +22,8 @@ every result with the golden model. ``--port model`` runs against a
 simulated device (the golden model behind the same protocol), no hardware.
 
 A convolutional model (a version 2 model file with conv2d or max-pool
-layers) runs only with ``--port model``, on the golden model, its inputs
-(images or rows) flattened in HWC order (``(batch, H*W*C)``); no device
-runs one yet (the convolution engine is not built), and the simulated
-device reports model id 0 (a fingerprint covers MLP models only), so there
-is nothing to check it against.
+layers) runs on a board built by ``sst-hw build`` (the CNN core) or with
+``--port model``; its fingerprint covers the geometry of every layer too.
 """
 
 from __future__ import annotations
@@ -102,10 +99,7 @@ def run(args):
     model = network                     # the file as loaded: its input shape, for images
     device_info = None
     if network is not None and spatial_kinds(network):
-        if args.port != "model":
-            mlp_network(network, args.model, "no device runs this model; use --port model "
-                                             "to run it on the golden model")
-        device_info = _golden_device_info(network)
+        pass                            # the CNN core runs it: the device reports its id
     elif network is not None:
         network = mlp_network(network, args.model)
     if args.verify and network is None:
@@ -165,15 +159,6 @@ def run(args):
         return 1
     finally:
         transport.close()
-
-
-def _golden_device_info(network):
-    """What the simulated device of a convolutional ``network`` reports: its
-    flat input (H*W*C values), formats and logits, model id 0 (unknown)."""
-    from sst_hw.link.wire import DeviceInfo
-    return DeviceInfo(n_inputs=network.in_features, input_width=network.input_width,
-                      input_signed=network.input_signed, n_classes=network.classes,
-                      logit_width=network.acc_widths()[-1])
 
 
 def _info_dict(info):

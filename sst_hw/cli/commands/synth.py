@@ -110,6 +110,18 @@ def check_sidecar_fit(sidecar: Path, device) -> None:
         res = json.loads(sidecar.read_text()).get("resources")
     except (OSError, ValueError) as e:
         raise UserError(f"cannot read the sidecar {sidecar}: {e}") from None
+    if isinstance(res, dict) and "memories" in res:      # a CNN core
+        used = sum(block_count(m["word_bits"], m["words"], device.family)
+                   for m in res["memories"] if m["kind"] == "bram")
+        spram = sum(m["blocks"] for m in res["memories"] if m["kind"] == "spram")
+        if spram > device.spram:
+            raise UserError(f"{sidecar.name}: a feature map lives in SPRAM, which {device.name} "
+                            f"does not have; compile with --map-memory bram")
+        if used > device.bram:
+            raise UserError(f"the core of {sidecar.name} does not fit the {device.name}: its "
+                            f"memories need {used} blocks of block RAM, the device has "
+                            f"{device.bram}; nothing synthesized")
+        return
     if not isinstance(res, dict) or "code_memory" not in res:
         return          # an engine: no memories to check
     code, act, par = res["code_memory"], res["activation_buffer"], res["requant_table"]
@@ -136,6 +148,19 @@ def _compile_model(model: Path, device):
     from sst_hw.core.network import SSTNetwork
     from sst_hw.plan.network import plan_network
 
+    from sst_hw.format import modelfile
+    from sst_hw.plan.convnet import is_convnet
+    loaded = modelfile.load(model)
+    if is_convnet(loaded):
+        from sst_hw.core.conv.network import SSTConvNetwork
+        from sst_hw.plan.convnet import ECP5_CNN_CORE, UP5K_CNN_CORE, plan_convnet
+        opts = ECP5_CNN_CORE if device.family == "ecp5" else UP5K_CNN_CORE
+        try:
+            plan = plan_convnet(loaded, device=device, **opts)
+            plan.check_fit(device)
+        except (CapacityError, ValueError) as e:
+            raise UserError(f"{e}; nothing synthesized") from None
+        return SSTConvNetwork(plan)
     network = load_mlp_model(model, "synth")
     try:
         plan = plan_network(network)

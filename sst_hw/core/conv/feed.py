@@ -110,7 +110,9 @@ class ConvFeed(CheckedComponent):
     in_addr, in_en : ``Out``; in_data : ``In``
         The input buffer's read port (word within the image's bank).
     map_addr, map_en : ``Out``; map_data : ``In``
-        The map memory's read port.
+        The map memories' read port (word within the region read).
+    map_region : ``Out(1)``
+        The map region the pass reads (a register).
     code_addr, code_en : ``Out``; code_data : ``In``
         The code memory's read port.
     o : ``Out(stream.Signature(plan.engine.in_layout))``
@@ -133,7 +135,8 @@ class ConvFeed(CheckedComponent):
             "in_addr": Out(range(max(2, plan.in_bank_words))),
             "in_en": Out(1),
             "in_data": In(unsigned(plan.in_word_bits)),
-            "map_addr": Out(range(max(2, plan.map_words))),
+            "map_addr": Out(range(max(2, max(plan.map_region_words)))),
+            "map_region": Out(1),
             "map_en": Out(1),
             "map_data": In(unsigned(plan.map_word_bits)),
             "code_addr": Out(range(max(2, plan.code_words))),
@@ -168,7 +171,7 @@ class ConvFeed(CheckedComponent):
             pk=[p.pool[0] for p in ps], stride=[p.stride for p in ps],
             wp=[p.out_shape[1] for p in ps], hp=[p.out_shape[0] for p in ps],
             h=[p.in_shape[0] for p in ps], w=[p.in_shape[1] for p in ps],
-            read_base=[p.read_base for p in ps], from_input=[int(p.reads_input) for p in ps],
+            region=[int(p.read_base > 0) for p in ps], from_input=[int(p.reads_input) for p in ps],
             **{f"d_{what}": [d(p, what) for p in ps]
                for what in ("dx_pix", "dy_x", "dy_pix", "px_x", "px_pix", "py_y", "py_x",
                             "py_pix")})
@@ -238,7 +241,7 @@ class ConvFeed(CheckedComponent):
                      addr.eq(s1_pix0 + step.offset),
                      inside.eq((y >= 0) & (y < c["h"]) & (x >= 0) & (x < c["w"]))]
         m.d.comb += [self.in_addr.eq(addr[:len(self.in_addr)]), self.in_en.eq(adv),
-                     self.map_addr.eq((addr + c["read_base"])[:len(self.map_addr)]),
+                     self.map_addr.eq(addr[:len(self.map_addr)]), self.map_region.eq(c["region"]),
                      self.map_en.eq(adv)]
         code_ptr = Signal(range(max(2, plan.code_words + 1)), name="code_ptr")
         m.d.comb += [self.code_addr.eq(code_ptr),

@@ -95,13 +95,13 @@ class SSTConvNetwork(CheckedComponent):
         width = plan.map_word_bits
         r_hi = Signal(name="map_read_region1")
         with m.If(feed.map_en):
-            m.d.sync += r_hi.eq(feed.map_addr >= d0)
+            m.d.sync += r_hi.eq(feed.map_region)
         w_lo = Signal(name="map_write_region0")
-        m.d.comb += w_lo.eq(wr.w_addr < d0)
+        m.d.comb += w_lo.eq(~wr.w_region)
         if plan.map_memory == "spram":
             m.submodules.map0 = sp = SPRAMMemory(width, max(1, d0), primitive=self.spram_primitive)
             m.d.comb += [sp.we.eq(wr.w_en & w_lo), sp.wdata.eq(wr.w_data),
-                         sp.re.eq(feed.map_en & (feed.map_addr < d0)),
+                         sp.re.eq(feed.map_en & ~feed.map_region),
                          sp.addr.eq(Mux(sp.we, wr.w_addr, feed.map_addr))]
             data0 = sp.rdata
         else:
@@ -116,8 +116,8 @@ class SSTConvNetwork(CheckedComponent):
             map1 = Memory(shape=unsigned(width), depth=max(2, d1), init=[])
             m.submodules.map1 = map1
             rd1, wr1 = map1.read_port(domain="sync"), map1.write_port()
-            m.d.comb += [rd1.addr.eq(feed.map_addr - d0), rd1.en.eq(feed.map_en),
-                         wr1.addr.eq(wr.w_addr - d0), wr1.data.eq(wr.w_data),
+            m.d.comb += [rd1.addr.eq(feed.map_addr), rd1.en.eq(feed.map_en),
+                         wr1.addr.eq(wr.w_addr), wr1.data.eq(wr.w_data),
                          wr1.en.eq(wr.w_en & ~w_lo)]
             m.d.comb += feed.map_data.eq(Mux(r_hi, rd1.data, data0))
         else:
@@ -153,6 +153,10 @@ class SSTConvNetwork(CheckedComponent):
         busy = Signal(name="busy")
         start = Signal(name="start")
         nxt = Signal(name="next_pass")
+        begin_index = Signal.like(feed.pass_index, name="begin_index")
+        m.d.comb += [begin_index.eq(Mux(start, 0, feed.pass_index + 1)),
+                     ser.begin_index.eq(begin_index), wr.begin_index.eq(begin_index),
+                     pool.begin_index.eq(begin_index)]
         m.d.comb += [start.eq(inb.ready_image & ~busy),
                      nxt.eq(wr.final & (feed.pass_index != len(plan.passes) - 1)),
                      feed.start.eq(start), feed.next.eq(nxt),

@@ -23,7 +23,7 @@ from amaranth.hdl import Array, Const, Module, Mux, Signal
 from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
-from sst_hw.core.conv.constants import by_index
+from sst_hw.core.conv.constants import PassConstants
 from sst_hw.plan.convnet import ConvPlan
 from sst_hw.rtl._util import CheckedComponent
 
@@ -37,7 +37,7 @@ class ConvPool(CheckedComponent):
     o : ``Out(stream.Signature(plan.engine.out_layout))``
     pass_index : ``In(range(passes))``
     begin : ``In(1)``
-        A pass starts (reset the counters).
+        A pass starts (reset the counters); ``begin_index`` is that pass.
     """
 
     @classmethod
@@ -52,6 +52,7 @@ class ConvPool(CheckedComponent):
             "o": Out(stream.Signature(plan.engine.out_layout)),
             "pass_index": In(range(max(2, len(plan.passes)))),
             "begin": In(1),
+            "begin_index": In(range(max(2, len(plan.passes)))),
         })
 
     def elaborate(self, platform):
@@ -59,9 +60,9 @@ class ConvPool(CheckedComponent):
         plan, PE = self.plan, self.plan.pe
         ps, idx = plan.passes, self.pass_index
         layout = plan.engine.out_layout
-        wn = by_index([p.pool[0] ** 2 for p in ps], idx)
-        groups = by_index([p.groups for p in ps], idx)
-        gbase = by_index([p.param_base // PE for p in ps], idx)
+        c = PassConstants("p_", wn=[p.pool[0] ** 2 for p in ps], groups=[p.groups for p in ps],
+                          gbase=[p.param_base // PE for p in ps])
+        wn, groups, gbase = c["wn"], c["groups"], c["gbase"]
         neg = plan.negative_rows()   # per global group: PE bits, row p negative M
         negs = Array(Const(v, PE) for v in (neg or [0]))
 
@@ -99,5 +100,5 @@ class ConvPool(CheckedComponent):
             with m.Else():
                 m.d.sync += win.eq(win + 1)
         with m.If(self.begin):
-            m.d.sync += [win.eq(0), group.eq(0)]
+            m.d.sync += [win.eq(0), group.eq(0), *c.load(self.begin_index)]
         return m

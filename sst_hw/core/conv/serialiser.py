@@ -14,7 +14,7 @@ from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
-from sst_hw.core.conv.constants import by_index
+from sst_hw.core.conv.constants import PassConstants
 from sst_hw.plan.convnet import ConvPlan
 from sst_hw.rtl._util import CheckedComponent
 
@@ -31,7 +31,7 @@ class ConvSerialiser(CheckedComponent):
     i : ``In(stream.Signature(plan.engine.out_layout))``
     pass_index : ``In(range(passes))``
     begin : ``In(1)``
-        A pass starts (reset the row counters).
+        A pass starts (reset the row counters); ``begin_index`` is that pass.
     q_valid : ``Out(1)``; q_acc : ``Out(ArrayLayout(signed(W), R))``; q_row : ``Out``
         A chunk of a hidden pass and its row in every lane's table.
     o : ``Out(stream.Signature(plan.out_layout))``
@@ -52,6 +52,7 @@ class ConvSerialiser(CheckedComponent):
             "i": In(stream.Signature(plan.engine.out_layout)),
             "pass_index": In(range(max(2, len(plan.passes)))),
             "begin": In(1),
+            "begin_index": In(range(max(2, len(plan.passes)))),
             "q_valid": Out(1),
             "q_acc": Out(data.ArrayLayout(signed(W), R)),
             "q_row": Out(range(rows)),
@@ -64,11 +65,9 @@ class ConvSerialiser(CheckedComponent):
         plan = self.plan
         PE, W, R = plan.pe, plan.acc_width, plan.rq_lanes
         ps = plan.passes
-        idx = self.pass_index
-        is_last = Signal(name="is_last")
-        m.d.comb += is_last.eq(idx == len(ps) - 1)
-        groups = by_index([p.groups for p in ps], idx)
-        pbase = by_index([p.param_base // R for p in ps], idx)
+        c = PassConstants("s_", last=[int(p.last) for p in ps], groups=[p.groups for p in ps],
+                          pbase=[p.param_base // R for p in ps])
+        is_last, groups, pbase = c["last"], c["groups"], c["pbase"]
 
         ser = Signal(data.ArrayLayout(signed(W), PE), name="ser", reset_less=True)
         left = Signal(range(PE + 1), name="ser_left")     # chunks (hidden) or rows (last) left
@@ -128,5 +127,5 @@ class ConvSerialiser(CheckedComponent):
         with m.Else():
             m.d.comb += [o.valid.eq(is_last & (left != 0) & real), o.payload.data.eq(head)]
         with m.If(self.begin):
-            m.d.sync += [group.eq(0), lrow.eq(0)]
+            m.d.sync += [group.eq(0), lrow.eq(0), *c.load(self.begin_index)]
         return m

@@ -14,7 +14,7 @@ from amaranth.hdl import Module, Mux, Signal, unsigned
 from amaranth.lib import data
 from amaranth.lib.wiring import In, Out
 
-from sst_hw.core.conv.constants import by_index
+from sst_hw.core.conv.constants import PassConstants
 from sst_hw.plan.convnet import ConvPlan
 from sst_hw.rtl._util import CheckedComponent
 
@@ -29,8 +29,10 @@ class ConvWriter(CheckedComponent):
     pass_index : ``In(range(passes))``
     begin : ``In(1)``
         A pass starts (reset the counters).
-    w_addr, w_data, w_en : ``Out``
-        The map memory's write port.
+    begin_index : ``In``
+        With ``begin``: the pass that starts.
+    w_addr, w_data, w_en, w_region : ``Out``
+        The map memories' write port (word within region ``w_region``).
     final : ``Out(1)``
         The pass's last chunk is taken this cycle.
     """
@@ -47,7 +49,9 @@ class ConvWriter(CheckedComponent):
             "y": In(data.ArrayLayout(plan.act_shape, plan.rq_lanes)),
             "pass_index": In(range(max(2, len(plan.passes)))),
             "begin": In(1),
-            "w_addr": Out(range(max(2, plan.map_words))),
+            "begin_index": In(range(max(2, len(plan.passes)))),
+            "w_addr": Out(range(max(2, max(plan.map_region_words)))),
+            "w_region": Out(1),
             "w_data": Out(unsigned(plan.map_word_bits)),
             "w_en": Out(1),
             "final": Out(1),
@@ -58,17 +62,17 @@ class ConvWriter(CheckedComponent):
         plan = self.plan
         R, lanes, A = plan.rq_lanes, plan.lanes, plan.act_width
         hid = plan.hidden or plan.passes[:1]
-        idx = self.pass_index
 
-        def const(vals):
-            vals = list(vals)
-            return by_index(vals + [vals[-1]] * (len(plan.passes) - len(vals)), idx)
+        def vals(f):
+            out = [f(p) for p in hid]
+            return out + [out[-1]] * (len(plan.passes) - len(out))
 
-        cout = const(p.cout for p in hid)
-        rows = const(p.groups * plan.pe for p in hid)
-        dst_cg = const(p.dst_cg for p in hid)
-        base = const(p.write_base for p in hid)
-        npix = const(p.out_shape[0] * p.out_shape[1] for p in hid)
+        c = PassConstants("w_", cout=vals(lambda p: p.cout),
+                          rows=vals(lambda p: p.groups * plan.pe),
+                          dst_cg=vals(lambda p: p.dst_cg),
+                          region=vals(lambda p: int(p.write_base > 0)),
+                          npix=vals(lambda p: p.out_shape[0] * p.out_shape[1]))
+        cout, rows, dst_cg, npix = c["cout"], c["rows"], c["dst_cg"], c["npix"]
 
         ch = Signal(range(max(p.groups * plan.pe for p in plan.passes) + R + 1), name="ch")
         lane = Signal(range(max(2, lanes)), name="lane")
@@ -88,7 +92,8 @@ class ConvWriter(CheckedComponent):
         m.d.comb += [real.eq(ch < cout),
                      word_done.eq(real & ((lane == lanes - R) | (ch + R >= cout))),
                      pos_end.eq(ch + R == rows)]
-        m.d.comb += [self.w_addr.eq(base + dst + g), self.w_data.eq(merged.as_value())]
+        m.d.comb += [self.w_addr.eq(dst + g), self.w_data.eq(merged.as_value()),
+                     self.w_region.eq(c["region"])]
         with m.If(self.valid):
             m.d.sync += word.eq(merged)
             with m.If(word_done):
@@ -104,5 +109,6 @@ class ConvWriter(CheckedComponent):
                 with m.If(pix == npix - 1):
                     m.d.comb += self.final.eq(1)
         with m.If(self.begin):
-            m.d.sync += [ch.eq(0), lane.eq(0), g.eq(0), dst.eq(0), pix.eq(0)]
+            m.d.sync += [ch.eq(0), lane.eq(0), g.eq(0), dst.eq(0), pix.eq(0),
+                         *c.load(self.begin_index)]
         return m
