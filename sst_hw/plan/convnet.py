@@ -549,7 +549,15 @@ class ConvPlan:
 
     @property
     def weight_ops(self) -> int:
+        """Weight operations the core computes per inference (pool windows'
+        positions only: a floor-size pool skips the rest)."""
         return sum(p.weight_ops for p in self.passes)
+
+    @property
+    def network_macs(self) -> int:
+        """The network's multiply-accumulates per inference, as usually
+        counted: every weight at every conv output position."""
+        return sum(p.conv_shape[0] * p.conv_shape[1] * p.cout * p.row_len for p in self.passes)
 
     # -- resources ---------------------------------------------------------------------------
 
@@ -604,7 +612,8 @@ class ConvPlan:
                 "clamp": None if p.last else [p.lo, p.hi], "shift": p.shift,
             })
         return {"input_shape": list(self.input_shape), "classes": self.classes,
-                "weight_ops": self.weight_ops, "passes": out}
+                "weight_ops": self.weight_ops, "network_macs": self.network_macs,
+                "passes": out}
 
 
 def _passes_of(net: ConvNetwork) -> list:
@@ -804,6 +813,6 @@ def step_bits(plan) -> int:
 
 #: The CNN core's configuration for the UP5K reference CNN (``sst-hw compile
 #: --device up5k`` of a CNN model), and for the VGG-9-topology CNN on the ECP5 85F.
-UP5K_CNN_CORE = {"pe": 16, "simd": 1, "rq_lanes": 1}
+UP5K_CNN_CORE = {"pe": 8, "simd": 1, "rq_lanes": 1}
 ECP5_CNN_CORE = {"pe": 32, "simd": 2, "rq_lanes": 4}
 __all__ += ["UP5K_CNN_CORE", "ECP5_CNN_CORE"]
