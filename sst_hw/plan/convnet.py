@@ -69,8 +69,8 @@ __all__ = ["Step", "PassPlan", "ConvPlan", "plan_convnet", "is_convnet", "FEED_L
            "DECODES", "MAP_MEMORIES", "step_bits", "HIDDEN_TAIL", "LAST_TAIL", "START_LATENCY", "POOL_LATENCY", "gather_steps"]
 
 #: Cycles from a step's issue to its beat at the engine's input: step ROM,
-#: map read, beat register.
-FEED_LATENCY = 3
+#: address register, map read, beat register.
+FEED_LATENCY = 4
 #: Cycles a hidden pass adds after its serialiser's last chunk: the serialiser
 #: register, the requantizer, the writer's word written in the cycle the
 #: requantizer's output is valid, then the next pass's first step

@@ -14,7 +14,8 @@ Pipeline (all stages move together on ``adv``; while the engine stalls,
 the memories hold their read data)::
 
     S0 issue: step ROM read, window origin registered
-    S1 step:  pixel address, padding test -> map (or input) read; code read on a beat's last step
+    S1 step:  pixel address, padding test (registered)
+    R  read:  map (or input) read; code read on a beat's last step
     S2 merge: read word -> beat lanes (zeros in the padding)
     S3 beat:  to the engine (``o``)
 
@@ -240,18 +241,35 @@ class ConvFeed(CheckedComponent):
         m.d.comb += [y.eq(s1_y0 + step.ky), x.eq(s1_x0 + step.kx),
                      addr.eq(s1_pix0 + step.offset),
                      inside.eq((y >= 0) & (y < c["h"]) & (x >= 0) & (x < c["w"]))]
-        m.d.comb += [self.in_addr.eq(addr[:len(self.in_addr)]), self.in_en.eq(adv),
-                     self.map_addr.eq(addr[:len(self.map_addr)]), self.map_region.eq(c["region"]),
-                     self.map_en.eq(adv)]
+        # Registered (S1 -> R): the address sum and the padding test get a cycle
+        # of their own, off the path into the memories.
+        r = dict(valid=Signal(name="r_valid"), inside=Signal(name="r_inside"),
+                 first=Signal(name="r_first"), beat_last=Signal(name="r_beat_last"),
+                 row_last=Signal(name="r_row_last"), en=Signal(lanes, name="r_en"),
+                 inner_last=Signal(name="r_inner_last"), group_last=Signal(name="r_group_last"),
+                 addr=Signal(pix_shape, name="r_addr"))
+        r_sels = {name: Signal(layout[name].shape, name=f"r_{name}")
+                  for name, _ in layout if name.startswith("sel")}
+        with m.If(adv):
+            m.d.sync += [r["valid"].eq(s1_valid), r["inside"].eq(inside), r["addr"].eq(addr),
+                         r["first"].eq(step.first), r["beat_last"].eq(step.beat_last),
+                         r["row_last"].eq(step.row_last), r["en"].eq(step.en),
+                         r["inner_last"].eq(s1_inner_last), r["group_last"].eq(s1_group_last)]
+            m.d.sync += [sig.eq(getattr(step, name)) for name, sig in r_sels.items()]
+
+        # -- R: memory reads -----------------------------------------------------------------
+        m.d.comb += [self.in_addr.eq(r["addr"][:len(self.in_addr)]), self.in_en.eq(adv),
+                     self.map_addr.eq(r["addr"][:len(self.map_addr)]),
+                     self.map_region.eq(c["region"]), self.map_en.eq(adv)]
         code_ptr = Signal(range(max(2, plan.code_words + 1)), name="code_ptr")
         m.d.comb += [self.code_addr.eq(code_ptr),
-                     self.code_en.eq(adv & s1_valid & step.beat_last)]
+                     self.code_en.eq(adv & r["valid"] & r["beat_last"])]
         # A group's codes again for each position of its window, then the next
         # group's; the pass's again for the next window.
-        with m.If(adv & s1_valid & step.beat_last):
-            with m.If(step.row_last & ~s1_inner_last):
+        with m.If(adv & r["valid"] & r["beat_last"]):
+            with m.If(r["row_last"] & ~r["inner_last"]):
                 m.d.sync += code_ptr.eq(code_ptr - c["rewind"])
-            with m.Elif(step.row_last & s1_group_last):
+            with m.Elif(r["row_last"] & r["group_last"]):
                 m.d.sync += code_ptr.eq(c["code_base"])
             with m.Else():
                 m.d.sync += code_ptr.eq(code_ptr + 1)
@@ -262,10 +280,9 @@ class ConvFeed(CheckedComponent):
         sels = {name: Signal(layout[name].shape, name=f"s2_{name}")
                 for name, _ in layout if name.startswith("sel")}
         with m.If(adv):
-            m.d.sync += [s2["valid"].eq(s1_valid), s2["inside"].eq(inside),
-                         s2["first"].eq(step.first), s2["beat_last"].eq(step.beat_last),
-                         s2["row_last"].eq(step.row_last), s2["en"].eq(step.en)]
-            m.d.sync += [sig.eq(getattr(step, name)) for name, sig in sels.items()]
+            m.d.sync += [s2[k].eq(r[k]) for k in ("valid", "inside", "first", "beat_last",
+                                                 "row_last", "en")]
+            m.d.sync += [sig.eq(r_sels[name]) for name, sig in sels.items()]
 
         # -- S2: merge -------------------------------------------------------------------------
         word = Signal(lanes * A, name="s2_word")
