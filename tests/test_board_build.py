@@ -263,3 +263,22 @@ def test_digits_build_cli(tmp_path, capsys, board):
     # nextpnr's own report: the platform's constraint of the board clock arrived.
     fmax = json.loads((out / "work" / "top.nextpnr.json").read_text())["fmax"]
     assert [round(c["constraint"], 3) for c in fmax.values()] == [b.clk_hz / 1e6]
+
+
+@pytest.mark.slow
+def test_up5k_cnn_build_cli(tmp_path, capsys):
+    """The shipped UP5K CNN through `sst-hw build` for the iCEBreaker: the CNN
+    core behind the UART front end fits the UP5K (its largest map in SPRAM),
+    meets the 12 MHz board clock, and the device reports the CNN's fingerprint."""
+    from sst_hw.format import modelfile
+    from sst_hw.link.wire import model_id
+
+    model = Path(__file__).resolve().parents[1] / "models" / "fashion_up5k_cnn.sst"
+    out = tmp_path / "cnn"
+    rc = main(["build", str(model), "--board", "icebreaker", "--build-dir", str(out), "--json"])
+    res = json.loads(capsys.readouterr().out)
+    print(f"UP5K CNN on the iCEBreaker: {res}")
+    assert rc == 0
+    assert (out / "fashion_up5k_cnn-icebreaker.bin").is_file()
+    assert res["fmax_mhz"] >= 12 and res["resources"]["spram"] == 4
+    assert res["model_id"] == f"{model_id(modelfile.load(model)):#010x}"
