@@ -22,6 +22,8 @@ RANDOM_CASES = [
                  dict(pe=5, simd=3), id="4layer-full41-direct-pe5-simd3-shift-signed"),
     pytest.param(dict(sizes=[45, 19, 7], n=8, k=2, variant="partitioned", assignment="direct"),
                  dict(pe=2, simd=2, memory="spram"), id="2layer-part82-pe2-simd2-spram"),
+    pytest.param(dict(sizes=[40, 17, 6], n=8, k=2),
+                 dict(pe=4, simd=4, act_memory="logic"), id="2layer-full82-pe4-simd4-act-logic"),
 ]
 
 

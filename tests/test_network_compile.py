@@ -113,3 +113,30 @@ def test_compile_errors(tmp_path, small_model, capsys):
     assert main(["compile", str(path), "-o", str(tmp_path / "a.v"), "--pe", "0"]) == 2
     assert "pe must be an integer in 1..256, not 0" in capsys.readouterr().err
     assert not (tmp_path / "a.v").exists()
+
+
+def _wide_model(tmp_path):
+    from sst_hw.format.golden import Network
+    path = tmp_path / "wide.sst"
+    modelfile.save(Network.random(2, [64, 32, 10], 8, 2), path)
+    return path
+
+
+def test_compile_puts_a_wide_shallow_activation_buffer_in_logic(tmp_path, capsys):
+    """PE 8, SIMD 4: the activation buffer is 4 words of 256 bits, 16 block
+    RAMs for 1 Kbit; with it the model needs 35 of the UP5K's 30. auto puts
+    it in logic (and says so), an explicit --act-memory bram is refused with
+    a hint about logic and none about SPRAM, which would not help."""
+    path = _wide_model(tmp_path)
+    out = tmp_path / "net.v"
+    assert main(["compile", str(path), "-o", str(out), "--pe", "8", "--simd", "4"]) == 0
+    text = capsys.readouterr().out
+    assert "1024 bits (1.0 Kbit) in logic (much wider than deep" in text
+    assert "block RAM          19 of 30 (code 16, activations 0, requant 3" in text
+    side = json.loads((tmp_path / "net.json").read_text())
+    assert side["parameters"]["act_memory"] == "logic"
+    assert main(["compile", str(path), "-o", str(tmp_path / "b" / "net.v"), "--pe", "8",
+                 "--simd", "4", "--act-memory", "bram"]) == 2
+    err = capsys.readouterr().err
+    assert "needs 35 blocks" in err and "fits in logic: --act-memory logic" in err
+    assert "spram" not in err and not (tmp_path / "b").exists()

@@ -82,7 +82,7 @@ class ActivationBuffer(CheckedComponent):
         m = Module()
         plan, lanes = self.plan, self.plan.lanes
         mem = Memory(shape=unsigned(plan.act_word_bits), depth=plan.act_words, init=[],
-                     attrs={"ram_style": "block"})
+                     attrs={"ram_style": "logic" if plan.act_memory == "logic" else "block"})
         m.submodules.act_mem = mem
         wr = mem.write_port(granularity=plan.act_width)
         rd = mem.read_port(domain="sync")

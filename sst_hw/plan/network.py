@@ -50,7 +50,7 @@ from sst_hw.format.golden import Network
 from sst_hw.format.limits import check_bool, check_choice
 from sst_hw.plan.engine import CODE_BIT_LAYOUT, SSTParams
 
-__all__ = ["MEMORIES", "REQUANT_MODES", "REQUANT_LATENCY", "SERIALISER_LATENCY", "CLASS_BEAT",
+__all__ = ["ACT_MEMORIES", "ACT_LOGIC_MAX_BITS", "MEMORIES", "REQUANT_MODES", "REQUANT_LATENCY", "SERIALISER_LATENCY", "CLASS_BEAT",
            "LAYER_SWITCH", "LayerPlan", "NetPlan", "plan_network", "block_count",
            "BRAM_CONFIGS", "SPRAM_WORDS", "SPRAM_WIDTH", "CapacityError", "engine_act_format"]
 
@@ -69,6 +69,10 @@ SERIALISER_LATENCY = 1
 LAYER_SWITCH = 0
 #: Cycles of the class beat that follows the logits.
 CLASS_BEAT = 1
+#: The largest activation buffer (bits) that ``act_memory="logic"`` takes.
+ACT_LOGIC_MAX_BITS = 4096
+#: Where the activation buffer lives.
+ACT_MEMORIES = ("bram", "logic")
 #: Words and width of one iCE40 UP5K SPRAM (SB_SPRAM256KA).
 SPRAM_WORDS = 16384
 SPRAM_WIDTH = 16
@@ -176,6 +180,7 @@ class NetPlan:
     engine: SSTParams
     layers: tuple
     mem_reg: bool = True
+    act_memory: str = "bram"
 
     # -- the engine ------------------------------------------------------------------
 
@@ -296,6 +301,7 @@ class NetPlan:
             "classes": self.classes, "out_width": self.out_width, "rom": e.rom,
             "select_reg": e.select_reg, "tree_stage_levels": e.tree_stage_levels,
             "mem_reg": self.mem_reg, "engine_latency": self.engine_latency,
+            **({"act_memory": self.act_memory} if self.act_memory != "bram" else {}),
         }
 
     # -- code memory -------------------------------------------------------------------
@@ -399,6 +405,13 @@ class NetPlan:
     def act_bits(self) -> int:
         return self.act_words * self.act_word_bits
 
+    @property
+    def act_in_logic_ok(self) -> bool:
+        """Whether the activation buffer is small and shallow enough for logic
+        (at most :data:`ACT_LOGIC_MAX_BITS`, at most 64 words: a block RAM of it
+        would be mostly empty)."""
+        return self.act_bits <= ACT_LOGIC_MAX_BITS and self.act_words <= 64
+
     # -- timing -----------------------------------------------------------------------------
 
     def _layer_terms(self, last: bool) -> tuple:
@@ -477,7 +490,8 @@ class NetPlan:
             code_bram = block_count(self.code_word_bits, self.code_words, fam)
         else:
             spram = spram_blocks(self.code_word_bits, self.code_words)
-        act_bram = block_count(self.act_word_bits, self.act_words, fam)
+        act_bram = (0 if self.act_memory == "logic"
+                    else block_count(self.act_word_bits, self.act_words, fam))
         par_bram = block_count(self.param_word_bits, self.param_rows, fam)
         bram = code_bram + act_bram + par_bram
         return {
@@ -487,7 +501,8 @@ class NetPlan:
                             "model_code_bits": self.model_code_bits,
                             "bram": code_bram, "spram": spram},
             "activation_buffer": {"word_bits": self.act_word_bits, "words": self.act_words,
-                                  "bits": self.act_bits, "bram": act_bram},
+                                  "bits": self.act_bits, "bram": act_bram,
+                                  "kind": self.act_memory},
             "requant_table": {"word_bits": self.param_word_bits, "words": self.param_rows,
                               "bits": self.param_word_bits * self.param_rows,
                               "bram": par_bram},
@@ -520,7 +535,17 @@ class NetPlan:
             parts = ", ".join(f"{name} {res[key]['bram']}" for name, key in (
                 ("code memory", "code_memory"), ("activation buffer", "activation_buffer"),
                 ("requantization table", "requant_table")) if res[key]["bram"])
-            hint = " (try --memory spram)" if self.memory == "bram" and device.spram else ""
+            hint = ""
+            others = res["bram"]["used"] - res["code_memory"]["bram"]
+            if (self.memory == "bram" and device.spram and others <= device.bram
+                    and spram_blocks(self.code_word_bits, self.code_words) <= device.spram
+                    and self.code_word_bits <= SPRAM_WIDTH * device.spram):
+                hint = " (try --memory spram)"     # only where SPRAM would fix it
+            elif (self.act_memory == "bram" and self.act_in_logic_ok
+                  and res["bram"]["used"] - res["activation_buffer"]["bram"] <= device.bram):
+                hint = (f" (the activation buffer, {self.act_bits} bits in "
+                        f"{res['activation_buffer']['bram']} blocks, fits in logic: "
+                        f"--act-memory logic)")
             problems.append(
                 f"block RAM: needs {res['bram']['used']} blocks ({parts}; code memory "
                 f"{self.code_bits} bits, activation buffer {self.act_bits} bits), "
@@ -553,7 +578,8 @@ def spram_blocks(width: int, depth: int) -> int:
 
 def plan_network(network: Network, *, pe: int = 4, simd: int = 2, memory: str = "bram",
                  requant: str = "auto", rom: str = "auto", select_reg: bool = False,
-                 tree_stage_levels: int = 1, mem_reg: bool = True) -> NetPlan:
+                 tree_stage_levels: int = 1, mem_reg: bool = True,
+                 act_memory: str = "bram") -> NetPlan:
     """Check ``network`` against the core's parameters and lay it out.
 
     Takes the parameters of :class:`~sst_hw.core.network.SSTNetwork` (the
@@ -578,6 +604,11 @@ def plan_network(network: Network, *, pe: int = 4, simd: int = 2, memory: str = 
         has its decode register and an output queue of 2 rows).
     mem_reg : bool
         Whether a register stage sits between the memories and the engine.
+    act_memory : str
+        ``"bram"`` or ``"logic"``: where the activation buffer lives. A buffer
+        much wider than deep (``SIMD*N*A`` bits, a few words) wastes most of
+        its block RAMs; in logic it costs a flip-flop per bit. ``logic`` is
+        refused above :data:`ACT_LOGIC_MAX_BITS` bits or 64 words.
     """
     if not isinstance(network, Network):
         raise TypeError(f"network must be a Network, not {type(network).__name__}")
@@ -619,4 +650,10 @@ def plan_network(network: Network, *, pe: int = 4, simd: int = 2, memory: str = 
         code_base += G * Sb
         if i != last:
             param_base += G * pe
-    return NetPlan(network, memory, requant, engine, tuple(plans), mem_reg)
+    check_choice("act_memory", act_memory, ACT_MEMORIES)
+    plan = NetPlan(network, memory, requant, engine, tuple(plans), mem_reg, act_memory)
+    if act_memory == "logic" and not plan.act_in_logic_ok:
+        raise ValueError(f"--act-memory logic takes at most {ACT_LOGIC_MAX_BITS} bits in at "
+                         f"most 64 words; this activation buffer is {plan.act_words} x "
+                         f"{plan.act_word_bits} bits ({plan.act_bits} bits): keep it in bram")
+    return plan

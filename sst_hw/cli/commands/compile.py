@@ -21,7 +21,7 @@ written.
 
 def register(sub):
     from sst_hw.plan.convnet import MAP_MEMORIES
-    from sst_hw.plan.network import MEMORIES, REQUANT_MODES
+    from sst_hw.plan.network import ACT_MEMORIES, MEMORIES, REQUANT_MODES
     from sst_hw.rtl.decoder import ROM_STYLES
     from sst_hw.emit.network import DEFAULT_MODULE_NAME
     from sst_hw.synth.devices import DEVICES
@@ -40,6 +40,9 @@ def register(sub):
                         f"PE x SIMD at most {limits.MAX_LANES}; for a CNN as --pe)")
     p.add_argument("--memory", choices=MEMORIES, default=None,
                    help="MLP: where the codes live: block RAM (default) or the UP5K's SPRAM")
+    p.add_argument("--act-memory", choices=("auto",) + ACT_MEMORIES, default=None,
+                   help="MLP: where the activation buffer lives (auto, the default: block "
+                        "RAM, or logic when only that makes the model fit)")
     p.add_argument("--rq-lanes", type=int, default=None,
                    help="CNN: requantizers side by side (must divide PE and SIMD*N)")
     p.add_argument("--map-memory", choices=MAP_MEMORIES, default=None,
@@ -91,17 +94,30 @@ def run(args):
     network = load_mlp_model(args.model, "compile")
     kwargs = dict(pe=4 if args.pe is None else args.pe, simd=2 if args.simd is None else args.simd,
                   memory=args.memory or "bram", requant=args.requant, rom=args.rom)
-    plan = plan_network(network, **kwargs)
+    act = args.act_memory or "auto"
+    try:
+        plan = plan_network(network, act_memory="bram" if act == "auto" else act, **kwargs)
+    except ValueError as e:
+        raise UserError(str(e)) from None
     try:
         res = plan.check_fit(device)
     except CapacityError as e:
-        raise UserError(f"{e}; nothing written") from None
+        # auto: a wide, shallow activation buffer goes to logic if only that fits.
+        if act == "auto" and plan.act_in_logic_ok:
+            try:
+                plan = plan_network(network, act_memory="logic", **kwargs)
+                res = plan.check_fit(device)
+            except CapacityError:
+                raise UserError(f"{e}; nothing written") from None
+        else:
+            raise UserError(f"{e}; nothing written") from None
     paths = write_network(plan, args.output, args.json, name=args.name, device=device)
     if args.json_summary:
         print(json.dumps({"files": [str(p) for p in paths], "module": args.name,
                           "cycles_per_inference": plan.cycles(), "resources": res}))
         return 0
-    code, act, par = res["code_memory"], res["activation_buffer"], res["requant_table"]
+    code, acts, par = res["code_memory"], res["activation_buffer"], res["requant_table"]
+    act = acts
     print(f"wrote {', '.join(str(p) for p in paths)} (module {args.name})")
     cb = plan.codebook
     print(f"  model: {' -> '.join(str(lp.in_features) for lp in plan.layers)} -> "
@@ -115,7 +131,10 @@ def run(args):
     where = "SPRAM" if plan.memory == "spram" else "block RAM"
     print(f"  code memory        {code['words']} x {code['word_bits']} bits = "
           f"{_kbit(code['bits'])} in {where} (model codes {code['model_code_bits']} bits)")
-    print(f"  activation buffer  {act['words']} x {act['word_bits']} bits = {_kbit(act['bits'])}")
+    where = ("logic (much wider than deep: block RAM would be mostly empty)"
+             if act["kind"] == "logic" else "block RAM")
+    print(f"  activation buffer  {act['words']} x {act['word_bits']} bits = {_kbit(act['bits'])} "
+          f"in {where}")
     print(f"  requant table      {par['words']} x {par['word_bits']} bits = {_kbit(par['bits'])}")
     b, s = res["bram"], res["spram"]
     print(f"  block RAM          {b['used']} of {b['available']} (code {code['bram']}, "
