@@ -354,3 +354,40 @@ def test_sim_subprocess_help_and_error(tmp_path):
 def test_demo_bitstream_named_after_the_model():
     assert bitstream_stem(Path("models/digits.sst")) == "digits-icebreaker"
     assert bitstream_stem("build/fashion.sst", "ulx3s-85f") == "fashion-ulx3s-85f"
+
+
+def test_sim_cnn_model_and_core(tmp_path):
+    """A CNN model file through `sst-hw sim`: compiled into the CNN core (the
+    UP5K shape: the largest map in SPRAM, with its simulation model), every
+    logit and class bit-exact with an independent golden run, the first
+    inference's cycles and the back-to-back period as the sidecar's. Then
+    the compiled core as a .v target with --model; an MLP model against it
+    is refused before any simulator is built."""
+    from sst_hw.format.random_model import random_convnet
+
+    net = random_convnet(8, (7, 5, 3), [("conv", 5, 3, 1, 1), ("pool", 2), ("flatten",),
+                                        ("dense", 4)])
+    model = modelfile.save(net, tmp_path / "cnn.sst")
+    build_dir = tmp_path / "build"
+    rc, rep = run_sim(model, "--count", 5, "--build-dir", build_dir)
+    assert rc == 0 and rep["bit_exact"] and rep["compared"] == 5
+    assert rep["core"]["kind"] == "cnn"
+    cyc, per = rep["cycles_per_inference"], rep["period"]
+    assert cyc["match"] and cyc["measured"] == cyc["sidecar"]
+    assert per["match"] and per["measured"] == [per["sidecar"]]
+    side = Sidecar.load(build_dir / "cnn.json")
+    assert side.data["format"] == "sst-hw/convnet"
+    assert side.data["simulation_models"] == ["cnn_sim.v"]
+    record, config = _record(build_dir)
+    data = side.streams["o"].fields["data"]
+    got = np.array([data.unpack(int(p, 16)) for _, _, p in record["received"]], np.int64)
+    x = np.random.default_rng(1).integers(0, 255, size=(5, 7 * 5 * 3), endpoint=True)
+    logits, classes = net.forward(x)
+    assert got.tolist() == np.concatenate([logits, classes[:, None]], 1).reshape(-1).tolist()
+
+    rc, rep = run_sim(build_dir / "cnn.v", "--model", model, "--count", 3,
+                      "--build-dir", tmp_path / "again")
+    assert rc == 0 and rep["bit_exact"] and rep["compared"] == 3
+    rc, rep = run_sim(build_dir / "cnn.v", "--model", DEFAULT_MODEL,
+                      "--build-dir", tmp_path / "mlp")
+    assert rc == 2 and not (tmp_path / "mlp").exists()

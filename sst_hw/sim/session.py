@@ -407,6 +407,31 @@ def check_engine(side: Sidecar, stim: Stimulus, record: dict) -> SimOutcome:
         examples=examples, input_stall_cycles=stalls)
 
 
+def _convnet_differences(side: Sidecar, network) -> tuple[list, list]:
+    """:func:`network_differences` for a CNN core or model: the input image
+    shape and format and the classes block; the pass list is a note."""
+    p = side.params
+    blocking = []
+    if side.data.get("format") != "sst-hw/convnet" or not hasattr(network, "kinds"):
+        what = "a CNN" if hasattr(network, "kinds") else "an MLP"
+        return [f"the model is {what}, the core is not"], []
+    if list(p.get("input_shape", [])) != list(network.input_shape):
+        blocking.append(f"the model takes {tuple(network.input_shape)} images, the core "
+                        f"{tuple(p.get('input_shape', []))}")
+    if int(p["classes"]) != network.classes:
+        blocking.append(f"the model has {network.classes} classes, the core {p['classes']}")
+    if (int(p["input_width"]), bool(p["input_signed"])) != (network.input_width,
+                                                           network.input_signed):
+        blocking.append("the model's input format differs from the core's")
+    notes = []
+    passes = (side.data.get("network") or {}).get("passes") or []
+    kinds = [k for k in network.kinds if k in ("conv2d", "dense")]
+    if len(passes) != len(kinds):
+        notes.append(f"the model has {len(kinds)} conv and dense layers, the core "
+                     f"{len(passes)} passes")
+    return blocking, [f"the model differs from the core's sidecar: {n}" for n in notes]
+
+
 def network_differences(side: Sidecar, network) -> tuple[list, list]:
     """(blocking, notes): how ``network`` differs from the core a network
     sidecar describes. Blocking differences (input features, classes, input
@@ -414,6 +439,8 @@ def network_differences(side: Sidecar, network) -> tuple[list, list]:
     codebook) are what a mismatch would then be explained by."""
     p = side.params
     blocking, notes = [], []
+    if side.data.get("format") == "sst-hw/convnet" or hasattr(network, "kinds"):
+        return _convnet_differences(side, network)
     first = network.layers[0]
     if int(p["input_features"]) != first.in_features:
         blocking.append(f"the model takes {first.in_features} input features, the core "

@@ -203,9 +203,9 @@ def _load_sidecar(path: Path):
         raise UserError(f"{str(path)!r} is not an sst-hw sidecar (from `sst-hw generate` or "
                         f"`sst-hw compile`): {type(e).__name__} {e}") from None
     fmt = side.data.get("format")
-    if fmt not in ("sst-hw/engine", "sst-hw/network"):
+    if fmt not in ("sst-hw/engine", "sst-hw/network", "sst-hw/convnet"):
         raise UserError(f"{str(path)!r} is not an sst-hw sidecar: format {fmt!r}, not "
-                        f"'sst-hw/engine' or 'sst-hw/network'")
+                        f"'sst-hw/engine', 'sst-hw/network' or 'sst-hw/convnet'")
     if "i" not in side.streams or "o" not in side.streams:
         raise UserError(f"sidecar {str(path)!r} has no i and o streams")
     return side
