@@ -56,10 +56,10 @@ from amaranth.lib import data, stream, wiring
 
 from sst_hw.format import arith
 from sst_hw.format.codebook import Codebook
-from sst_hw.format.conv import Conv2D, Flatten, MaxPool
+from sst_hw.format.conv import Conv2D
 from sst_hw.format.convnet import ConvNetwork
 from sst_hw.format.golden import Layer
-from sst_hw.format.limits import check_bool, check_choice, check_int
+from sst_hw.format.limits import check_choice, check_int
 from sst_hw.plan.engine import SSTParams
 from sst_hw.plan.network import (
     BRAM_CONFIGS, REQUANT_LATENCY, REQUANT_MODES, SPRAM_WIDTH, SPRAM_WORDS, CapacityError,

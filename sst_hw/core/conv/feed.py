@@ -33,7 +33,7 @@ that the pool unit after the engine can max its accumulators.
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -228,7 +228,9 @@ class ConvFeed(CheckedComponent):
                 with m.If(slots_left == 1):
                     m.d.sync += [slots_left.eq(c["period"]), steps_left.eq(c["nsteps"]),
                                  st.eq(c["step_base"])]
-                    self._next_group(m, c, locals())
+                    self._next_group(m, c, dict(
+                        dx=dx, dy=dy, px=px, py=py, y0=y0, x0=x0, pix0=pix0, wy0=wy0,
+                        wx0=wx0, wpix0=wpix0, groups_left=groups_left, issuing=issuing))
                 with m.Else():
                     m.d.sync += slots_left.eq(slots_left - 1)
 
