@@ -282,3 +282,16 @@ def test_up5k_cnn_build_cli(tmp_path, capsys):
     assert (out / "fashion_up5k_cnn-icebreaker.bin").is_file()
     assert res["fmax_mhz"] >= 12 and res["resources"]["spram"] == 4
     assert res["model_id"] == f"{model_id(modelfile.load(model)):#010x}"
+
+
+def test_build_refuses_a_cnn_that_does_not_fit(tmp_path, capsys):
+    """VGG-9's 541 Kbit of codes cannot fit the UP5K: `sst-hw build` says so in
+    one line, exit 2, before any synthesis, and leaves no build folder."""
+    model = Path(__file__).resolve().parents[1] / "models" / "fashion_vgg9.sst"
+    t0 = time.monotonic()
+    rc = main(["build", str(model), "--board", "icebreaker", "--build-dir", str(tmp_path / "b")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1
+    assert err[0].startswith("sst-hw build: error: the model does not fit the up5k: block RAM: "
+                             "needs 151 blocks")
+    assert not (tmp_path / "b").exists() and time.monotonic() - t0 < 60

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from sst_hw.boards import BoardTop, get_board
 from sst_hw.core.network import SSTNetwork
+from sst_hw.plan.network import plan_network
 from sst_hw.link.top import InferenceTop, core_info
 from sst_hw.link.uart import uart_divisor
 from sst_hw.link.wire import DEFAULT_BAUD, DEFAULT_TIMEOUT_BITS
@@ -33,23 +34,26 @@ def make_core(network, board=None, **options):
     -------
     SSTNetwork or SSTConvNetwork
         With the codes in block RAM, which the bitstream initialises (a board
-        top has no port to load them).
+        top has no port to load them). With ``board``, a core whose memories
+        do not fit its device raises :class:`~sst_hw.plan.network.CapacityError`.
     """
     from sst_hw.plan.convnet import is_convnet
+    from sst_hw.synth.devices import get_device
+    device = get_device(board.device) if board is not None else None
     if is_convnet(network):
         from sst_hw.core.conv.network import SSTConvNetwork
-        from sst_hw.plan.convnet import ECP5_CNN_CORE, UP5K_CNN_CORE
-        device = None
-        if board is not None:
-            from sst_hw.synth.devices import get_device
-            device = get_device(board.device)
+        from sst_hw.plan.convnet import ECP5_CNN_CORE, UP5K_CNN_CORE, plan_convnet
         opts = dict(ECP5_CNN_CORE if device is not None and device.family == "ecp5"
                     else UP5K_CNN_CORE)
         opts.update(options)
         if opts["pe"] % opts["rq_lanes"]:
             opts["rq_lanes"] = 1
-        return SSTConvNetwork(network, device=device, **opts)
-    return SSTNetwork(network, memory="bram", **options)
+        plan, make = plan_convnet(network, device=device, **opts), SSTConvNetwork
+    else:
+        plan, make = plan_network(network, memory="bram", **options), SSTNetwork
+    if device is not None:
+        plan.check_fit(device)      # CapacityError before any long work (or any core)
+    return make(plan)
 
 
 def make_board_top(network, board, *, baud: int = DEFAULT_BAUD,
