@@ -77,8 +77,8 @@ def describe_model(path) -> ModelInfo:
     except (OSError, ValueError) as e:
         raise SpecError(f"model {path}: {e}") from None
     if hasattr(net, "kinds") and any(k in ("conv2d", "maxpool") for k in net.kinds):
-        raise SpecError(f"model {path}: conv2d and maxpool layers need the convolution "
-                        f"engine (not yet built); a sweep takes MLP models only")
+        raise SpecError(f"model {path}: a sweep takes MLP models only (its stages plan, "
+                        f"train and synthesize the MLP core; the CNN core is not swept yet)")
     if hasattr(net, "as_network"):
         net = net.as_network()
     cb = net.layers[0].codebook

@@ -12,7 +12,7 @@ from sst_hw.format.codebook import ASSIGNMENTS, VARIANTS, Codebook
 from sst_hw.cli.commands._outputs import check_output_file
 from sst_hw.cli.errors import UserError
 
-#: Layer kinds only the (future) convolution engine runs.
+#: Layer kinds only the CNN core runs.
 SPATIAL_KINDS = ("conv2d", "maxpool")
 
 
@@ -64,8 +64,7 @@ def mlp_network(network, path, what: str = "this command takes MLP models only")
     file ``path`` and the layers the hardware lacks, then ``what``."""
     spatial = spatial_kinds(network)
     if spatial:
-        raise UserError(f"{path}: {' and '.join(spatial)} layers need the convolution engine "
-                        f"(not yet built); {what}")
+        raise UserError(f"{path}: {' and '.join(spatial)} layers need the CNN core; {what}")
     if hasattr(network, "as_network"):
         return network.as_network()
     return network
