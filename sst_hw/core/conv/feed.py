@@ -172,7 +172,8 @@ class ConvFeed(CheckedComponent):
             pk=[p.pool[0] for p in ps], stride=[p.stride for p in ps],
             wp=[p.out_shape[1] for p in ps], hp=[p.out_shape[0] for p in ps],
             h=[p.in_shape[0] for p in ps], w=[p.in_shape[1] for p in ps],
-            region=[int(p.read_base > 0) for p in ps], from_input=[int(p.reads_input) for p in ps],
+            region=[(p.index - 1) % 2 if not p.reads_input else 0 for p in ps],
+            from_input=[int(p.reads_input) for p in ps],
             **{f"d_{what}": [d(p, what) for p in ps]
                for what in ("dx_pix", "dy_x", "dy_pix", "px_x", "px_pix", "py_y", "py_x",
                             "py_pix")})

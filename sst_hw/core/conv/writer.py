@@ -70,7 +70,7 @@ class ConvWriter(CheckedComponent):
         c = PassConstants("w_", cout=vals(lambda p: p.cout),
                           rows=vals(lambda p: p.groups * plan.pe),
                           dst_cg=vals(lambda p: p.dst_cg),
-                          region=vals(lambda p: int(p.write_base > 0)),
+                          region=vals(lambda p: p.index % 2),
                           npix=vals(lambda p: p.out_shape[0] * p.out_shape[1]))
         cout, rows, dst_cg, npix = c["cout"], c["rows"], c["dst_cg"], c["npix"]
 
