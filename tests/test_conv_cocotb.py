@@ -28,11 +28,14 @@ RANDOM_CASES = [
     pytest.param((5, 5, 5), [("conv", 9, 1, 2, 0), ("conv", 8, 3, 1, 1), ("flatten",),
                              ("dense", 6)], dict(n=4, k=1, assignment="direct"),
                  dict(pe=8, simd=1, rq_lanes=4), id="cin5-k1s2-k3p1-nopool-n4k1-pe8-r4"),
+    # More input than compute: back to back, the input stream sets the period (F0).
+    pytest.param((9, 9, 8), [("conv", 2, 1, 2, 0), ("flatten",), ("dense", 2)], {},
+                 dict(pe=8), id="input-bound-period-f0"),
 ]
 
 
 @pytest.mark.parametrize("shape, spec, model_kw, core_kw", RANDOM_CASES)
-def test_random_cnn(shape, spec, model_kw, core_kw, tmp_path):
+def test_random_cnn(shape, spec, model_kw, core_kw, tmp_path, request):
     """Random small CNNs: every logit and class bit-exact, cycles and period as
     the sidecar's, and the same values under backpressure on both streams."""
     rng = np.random.default_rng(sum(shape) + len(spec))
@@ -43,6 +46,9 @@ def test_random_cnn(shape, spec, model_kw, core_kw, tmp_path):
     x[1] = lo
     core = run_convnet(net, x, tmp_path, **core_kw)
     assert core.plan.cycles() > net.in_features
+    # The case meant to be input-bound is (the testbench measured its period).
+    if request.node.callspec.id == "input-bound-period-f0":
+        assert core.plan.period() == net.in_features > core.plan.compute_cycles()
 
 
 def _fashion(count):
