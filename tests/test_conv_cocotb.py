@@ -45,7 +45,6 @@ def test_random_cnn(shape, spec, model_kw, core_kw, tmp_path, request):
     x[0] = hi
     x[1] = lo
     core = run_convnet(net, x, tmp_path, **core_kw)
-    assert core.plan.cycles() > net.in_features
     # The case meant to be input-bound is (the testbench measured its period).
     if request.node.callspec.id == "input-bound-period-f0":
         assert core.plan.period() == net.in_features > core.plan.compute_cycles()

@@ -38,6 +38,36 @@ def say(msg: str) -> None:
     print(f"[{time.monotonic() - T0:6.1f} s] {msg}", flush=True)
 
 
+def synth_and_bitstream(cores: dict, net, model, build: Path, **core_options):
+    """Step 4 of the demos, two jobs at a time: each ``{device: (make_core,
+    freq_mhz)}`` synthesized out of context under ``build/synth-<device>``,
+    and the iCEBreaker bitstream of ``net`` (``core_options`` for its core)
+    under ``build/icebreaker``. Returns ``({device: SynthReport}, BitstreamResult)``."""
+    from sst_hw.boards import get_board
+    from sst_hw.boards.build import make_board_top
+    from sst_hw.boards.flow import build_bitstream
+    from sst_hw.synth.flow import synthesize
+
+    def synth(device, make, freq):
+        rep = synthesize(make(), device, freq, build / f"synth-{device}", timeout=6000)
+        rep.write(build / f"synth-{device}")
+        say(f"    {device}: done, fmax {rep.fmax_mhz:.1f} MHz")
+        return rep
+
+    def bitstream():
+        board = get_board("icebreaker")
+        top = make_board_top(net, board, **core_options)
+        res = build_bitstream(board, top, build / "icebreaker",
+                              stem=bitstream_stem(model, board.name))
+        say(f"    iCEBreaker bitstream: {res.bitstream} (sha256 {res.sha256[:16]}...)")
+        return res
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        jobs = {d: pool.submit(synth, d, make, freq) for d, (make, freq) in cores.items()}
+        board_job = pool.submit(bitstream)
+        return {d: j.result() for d, j in jobs.items()}, board_job.result()
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="sst-hw demo: digits model to bitstream")
     ap.add_argument("--model", type=Path, default=DEFAULT_MODEL)
@@ -79,32 +109,10 @@ def main(argv=None) -> int:
 
     say("4/5 synthesizing for UP5K and ECP5-85F, building the iCEBreaker bitstream "
         "(a few minutes)")
-    from sst_hw.boards.flow import build_bitstream
-    from sst_hw.boards import get_board
-    from sst_hw.boards.build import make_board_top
-    from sst_hw.synth.flow import synthesize
-
-    def synth(device, freq):
-        rep = synthesize(SSTNetwork(net, pe=args.pe, simd=args.simd), device, freq,
-                         build / f"synth-{device}")
-        rep.write(build / f"synth-{device}")
-        say(f"    {device}: done, fmax {rep.fmax_mhz:.1f} MHz")
-        return rep
-
-    def bitstream():
-        board = get_board("icebreaker")
-        top = make_board_top(net, board, pe=args.pe, simd=args.simd)
-        res = build_bitstream(board, top, build / "icebreaker",
-                              stem=bitstream_stem(args.model, board.name))
-        say(f"    iCEBreaker bitstream: {res.bitstream} (sha256 {res.sha256[:16]}...)")
-        return res
-
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        jobs = {"up5k": pool.submit(synth, "up5k", 48.0),
-                "ecp5-85f": pool.submit(synth, "ecp5-85f", 100.0)}
-        board_job = pool.submit(bitstream)
-        reports = {k: j.result() for k, j in jobs.items()}
-        board = board_job.result()
+    reports, board = synth_and_bitstream(
+        {"up5k": (lambda: SSTNetwork(net, pe=args.pe, simd=args.simd), 48.0),
+         "ecp5-85f": (lambda: SSTNetwork(net, pe=args.pe, simd=args.simd), 100.0)},
+        net, args.model, build, pe=args.pe, simd=args.simd)
 
     say("5/5 summary")
     rows = []

@@ -26,17 +26,11 @@ import argparse
 import json
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from sst_hw.cli.demo import bitstream_stem
+from sst_hw.cli.demo import T0, say, synth_and_bitstream
 
 DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "models" / "fashion_up5k_cnn.sst"
-T0 = time.monotonic()
-
-
-def say(msg: str) -> None:
-    print(f"[{time.monotonic() - T0:6.1f} s] {msg}", flush=True)
 
 
 def main(argv=None) -> int:
@@ -46,16 +40,12 @@ def main(argv=None) -> int:
     ap.add_argument("--build-dir", type=Path, default=Path("build/demo-cnn"))
     args = ap.parse_args(argv)
 
-    from sst_hw.boards import get_board
-    from sst_hw.boards.build import make_board_top
-    from sst_hw.boards.flow import build_bitstream
     from sst_hw.core.conv.network import SSTConvNetwork
     from sst_hw.emit.convnet import write_convnet
     from sst_hw.format import modelfile
     from sst_hw.plan.convnet import ECP5_CNN_CORE, UP5K_CNN_CORE, plan_convnet
     from sst_hw.sim.conv_tb import run_convnet
     from sst_hw.synth.devices import get_device
-    from sst_hw.synth.flow import synthesize
     from sst_hw.train.datasets import load_dataset
 
     build = args.build_dir
@@ -88,27 +78,9 @@ def main(argv=None) -> int:
     say("4/5 synthesizing for UP5K and ECP5-85F, building the iCEBreaker bitstream "
         "(10 to 30 minutes)")
 
-    def synth(device, freq):
-        rep = synthesize(SSTConvNetwork(plans[device]), device, freq, build / f"synth-{device}",
-                         timeout=6000)
-        rep.write(build / f"synth-{device}")
-        say(f"    {device}: done, fmax {rep.fmax_mhz:.1f} MHz")
-        return rep
-
-    def bitstream():
-        board = get_board("icebreaker")
-        top = make_board_top(net, board)
-        res = build_bitstream(board, top, build / "icebreaker",
-                              stem=bitstream_stem(args.model, board.name))
-        say(f"    iCEBreaker bitstream: {res.bitstream} (sha256 {res.sha256[:16]}...)")
-        return res
-
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        jobs = {"up5k": pool.submit(synth, "up5k", 30.0),
-                "ecp5-85f": pool.submit(synth, "ecp5-85f", 80.0)}
-        board_job = pool.submit(bitstream)
-        reports = {k: j.result() for k, j in jobs.items()}
-        board = board_job.result()
+    reports, board = synth_and_bitstream(
+        {device: (lambda device=device: SSTConvNetwork(plans[device]), freq)
+         for device, freq in (("up5k", 30.0), ("ecp5-85f", 80.0))}, net, args.model, build)
 
     say("5/5 summary")
     rows = []

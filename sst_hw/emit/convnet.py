@@ -15,9 +15,8 @@ import os
 from amaranth.back import verilog
 
 from sst_hw.core.conv.network import SSTConvNetwork
-from sst_hw.core.spram import SB_SPRAM256KA_SIM
-from sst_hw.emit.write import check_module_name, dumps_sidecar, output_paths, ports, \
-    stream_info, write_files
+from sst_hw.emit.write import check_module_name, codebook_entry, core_head, logits_protocol, \
+    output_paths, ports, stream_info, write_core
 from sst_hw.plan.convnet import ConvPlan
 
 __all__ = ["SIDECAR_FORMAT", "SIDECAR_VERSION", "DEFAULT_MODULE_NAME", "convnet_sidecar",
@@ -47,28 +46,17 @@ def _plan(core) -> ConvPlan:
 def convnet_sidecar(core, name: str = DEFAULT_MODULE_NAME, verilog_file: str | None = None,
                     device=None) -> dict:
     plan = _plan(core)
-    port_list = ports(plan.signature)
-    check_module_name(name, port_list)
     cb = plan.codebook
     cycles = plan.cycles()
     h, w, c = plan.input_shape
     side = {
-        "format": SIDECAR_FORMAT,
-        "version": SIDECAR_VERSION,
-        "module": name,
-        "verilog": verilog_file,
-        "parameters": plan.params,
-        "clock": {"port": "clk", "edge": "rising"},
-        "reset": {"port": "rst", "active": "high", "synchronous": True},
-        "ports": port_list,
-        "streams": {"i": stream_info("i", "input", plan.in_layout),
-                    "o": stream_info("o", "output", plan.out_layout)},
+        **core_head(SIDECAR_FORMAT, SIDECAR_VERSION, name, verilog_file, plan.params,
+                    plan.signature, {"i": stream_info("i", "input", plan.in_layout),
+                                     "o": stream_info("o", "output", plan.out_layout)}),
         "protocol": {
             "i": (f"{plan.input_features} input features per inference ({h}x{w}x{c} image, "
                   f"HWC order, channel fastest), one per beat"),
-            "o": (f"{plan.classes} logits (raw last-layer accumulators, sign-extended to "
-                  f"{plan.out_width} bits) in order, then the arg-max class index "
-                  "(lowest index on ties) with last = 1"),
+            "o": logits_protocol(plan.classes, plan.out_width),
         },
         "cycles_per_inference": cycles,
         "latency": {"cycles": cycles, "definition": CYCLES_DEFINITION,
@@ -93,9 +81,7 @@ def convnet_sidecar(core, name: str = DEFAULT_MODULE_NAME, verilog_file: str | N
             "placement": plan.memories(),
         },
         "network": plan.describe(),
-        "codebook": {"variant": cb.variant, "assignment": cb.assignment, "bits": cb.bits,
-                     "n": cb.n, "k": cb.k, "zero_code": cb.zero_code,
-                     "vectors": cb.vector_list()},
+        "codebook": codebook_entry(cb),
     }
     if device is not None:
         side["resources"] = plan.resources(device)
@@ -118,10 +104,6 @@ def write_convnet(core, verilog_path, json_path=None, *, name: str = DEFAULT_MOD
                            device=device)
     if isinstance(core, ConvPlan):
         core = SSTConvNetwork(core)
-    files = {vpath: convnet_verilog(core, name)}
-    if core.plan.map_memory == "spram" and core.spram_primitive and sim_models:
-        spath = vpath.with_name(vpath.stem + "_sim.v")
-        side["simulation_models"] = [os.path.relpath(spath, jpath.parent)]
-        files[spath] = SB_SPRAM256KA_SIM
-    files[jpath] = dumps_sidecar(side)
-    return write_files(files)
+    return write_core(vpath, jpath, side, convnet_verilog(core, name),
+                      spram_model=core.plan.map_memory == "spram" and core.spram_primitive
+                      and sim_models)

@@ -17,14 +17,15 @@ import os
 from amaranth.back import verilog
 
 from sst_hw.core.network import SSTNetwork
-from sst_hw.core.spram import SB_SPRAM256KA_SIM
 from sst_hw.emit.write import (
     check_module_name,
-    dumps_sidecar,
+    codebook_entry,
+    core_head,
+    logits_protocol,
     output_paths,
     ports,
     stream_info,
-    write_files)
+    write_core)
 from sst_hw.plan.network import NetPlan
 
 __all__ = ["SIDECAR_FORMAT", "SIDECAR_VERSION", "DEFAULT_MODULE_NAME", "network_sidecar",
@@ -56,8 +57,6 @@ def network_sidecar(core, name: str = DEFAULT_MODULE_NAME,
     relative to the sidecar's folder; ``device`` (a
     :class:`~sst_hw.synth.devices.Device`) adds the resources against it."""
     plan = _plan(core)
-    port_list = ports(plan.signature)
-    check_module_name(name, port_list)
     cb = plan.codebook
     streams = {"i": stream_info("i", "input", plan.in_layout),
                "o": stream_info("o", "output", plan.out_layout)}
@@ -65,20 +64,11 @@ def network_sidecar(core, name: str = DEFAULT_MODULE_NAME,
         streams["load"] = stream_info("load", "input", plan.load_layout)
     cycles = plan.cycles()
     side = {
-        "format": SIDECAR_FORMAT,
-        "version": SIDECAR_VERSION,
-        "module": name,
-        "verilog": verilog_file,
-        "parameters": plan.params,
-        "clock": {"port": "clk", "edge": "rising"},
-        "reset": {"port": "rst", "active": "high", "synchronous": True},
-        "ports": port_list,
-        "streams": streams,
+        **core_head(SIDECAR_FORMAT, SIDECAR_VERSION, name, verilog_file, plan.params,
+                    plan.signature, streams),
         "protocol": {
             "i": f"{plan.input_features} input features per inference, one per beat, in order",
-            "o": (f"{plan.classes} logits (raw last-layer accumulators, sign-extended to "
-                  f"{plan.out_width} bits) in order, then the arg-max class index "
-                  "(lowest index on ties) with last = 1"),
+            "o": logits_protocol(plan.classes, plan.out_width),
             **({"load": (f"after reset, exactly {plan.code_words} code words of "
                          f"{plan.code_word_bits} bits (code_memory.image order) before the "
                          "first inference")} if plan.load_layout is not None else {}),
@@ -100,9 +90,7 @@ def network_sidecar(core, name: str = DEFAULT_MODULE_NAME,
                         "mult_bits": plan.mult_bits},
         },
         "network": plan.describe(),
-        "codebook": {"variant": cb.variant, "assignment": cb.assignment, "bits": cb.bits,
-                     "n": cb.n, "k": cb.k, "zero_code": cb.zero_code,
-                     "vectors": cb.vector_list()},
+        "codebook": codebook_entry(cb),
     }
     if device is not None:
         side["resources"] = plan.resources(device)
@@ -131,10 +119,5 @@ def write_network(core, verilog_path, json_path=None, *, name: str = DEFAULT_MOD
                            device=device)
     if isinstance(core, NetPlan):
         core = SSTNetwork(core, spram_primitive=spram_primitive)
-    files = {vpath: network_verilog(core, name)}
-    if core.memory == "spram" and core.spram_primitive and sim_models:
-        spath = vpath.with_name(vpath.stem + "_sim.v")
-        side["simulation_models"] = [os.path.relpath(spath, jpath.parent)]
-        files[spath] = SB_SPRAM256KA_SIM
-    files[jpath] = dumps_sidecar(side)
-    return write_files(files)
+    return write_core(vpath, jpath, side, network_verilog(core, name),
+                      spram_model=core.memory == "spram" and core.spram_primitive and sim_models)

@@ -18,7 +18,8 @@ from amaranth.hdl import Shape
 from amaranth.lib import data, wiring
 
 __all__ = ["describe_layout", "ports", "stream_info", "check_module_name", "output_paths",
-           "dumps_sidecar", "write_files"]
+           "dumps_sidecar", "write_files", "core_head", "codebook_entry", "logits_protocol",
+           "write_core"]
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -123,3 +124,43 @@ def write_files(files: dict) -> tuple[Path, ...]:
         tmp.write_text(content)
         os.replace(tmp, path)
     return tuple(Path(p) for p in files)
+
+
+def core_head(fmt: str, version: int, name: str, verilog_file, params: dict, signature,
+              streams: dict) -> dict:
+    """The first entries of a network or CNN core's sidecar: format, module,
+    Verilog file, parameters, clock and reset, ports (checked against the
+    module ``name``) and streams."""
+    port_list = ports(signature)
+    check_module_name(name, port_list)
+    return {"format": fmt, "version": version, "module": name, "verilog": verilog_file,
+            "parameters": params, "clock": {"port": "clk", "edge": "rising"},
+            "reset": {"port": "rst", "active": "high", "synchronous": True},
+            "ports": port_list, "streams": streams}
+
+
+def codebook_entry(cb) -> dict:
+    """A sidecar's ``codebook``: the code and the ternary vector of every code value."""
+    return {"variant": cb.variant, "assignment": cb.assignment, "bits": cb.bits, "n": cb.n,
+            "k": cb.k, "zero_code": cb.zero_code, "vectors": cb.vector_list()}
+
+
+def logits_protocol(classes: int, out_width: int) -> str:
+    """The ``o`` stream's protocol text of a network or CNN core."""
+    return (f"{classes} logits (raw last-layer accumulators, sign-extended to {out_width} "
+            "bits) in order, then the arg-max class index (lowest index on ties) with last = 1")
+
+
+def write_core(vpath: Path, jpath: Path, side: dict, verilog_text: str, *,
+               spram_model: bool) -> tuple[Path, ...]:
+    """Write a core's Verilog and sidecar, and with ``spram_model`` also
+    ``<stem>_sim.v``, a behavioural SB_SPRAM256KA for Verilog simulators (not
+    for synthesis), listed in the sidecar's ``simulation_models``."""
+    from sst_hw.core.spram import SB_SPRAM256KA_SIM
+    files = {vpath: verilog_text}
+    if spram_model:
+        spath = vpath.with_name(vpath.stem + "_sim.v")
+        side["simulation_models"] = [os.path.relpath(spath, jpath.parent)]
+        files[spath] = SB_SPRAM256KA_SIM
+    files[jpath] = dumps_sidecar(side)
+    return write_files(files)

@@ -312,6 +312,23 @@ def class_bytes_for(n_classes: int) -> int:
     return 1 if n_classes <= 256 else 2
 
 
+def _layer_parts(layer) -> list:
+    """The canonical bytes of one golden dense layer: shape, codebook, shift,
+    ReLU, width, then its codes, multipliers and constants."""
+    cb = layer.codebook
+    return [json.dumps([layer.in_features, layer.out_features, cb.n, cb.k, cb.variant,
+                        cb.assignment, layer.shift, layer.relu, layer.act_width]).encode(),
+            *(np.ascontiguousarray(arr, dtype="<i8").tobytes()
+              for arr in (layer.codes, layer.mult, layer.add))]
+
+
+def _crc(parts) -> int:
+    crc = 0
+    for p in parts:
+        crc = zlib.crc32(p, crc)
+    return crc & 0xFFFFFFFF
+
+
 def _convnet_id(network) -> int:
     """:func:`model_id` of a ConvNetwork: its input shape and format, and per
     layer its kind, geometry and, for conv and dense layers, what a dense
@@ -327,16 +344,8 @@ def _convnet_id(network) -> int:
             geo.update(kernel=layer.kernel, stride=layer.stride)
         parts.append(json.dumps(geo, sort_keys=True).encode())
         if kind in ("conv2d", "dense"):
-            cb = layer.codebook
-            parts.append(json.dumps([layer.in_features, layer.out_features, cb.n, cb.k,
-                                     cb.variant, cb.assignment, layer.shift, layer.relu,
-                                     layer.act_width]).encode())
-            for arr in (layer.codes, layer.mult, layer.add):
-                parts.append(np.ascontiguousarray(arr, dtype="<i8").tobytes())
-    crc = 0
-    for p in parts:
-        crc = zlib.crc32(p, crc)
-    return crc & 0xFFFFFFFF
+            parts += _layer_parts(layer)
+    return _crc(parts)
 
 
 def model_id(network) -> int:
@@ -356,15 +365,8 @@ def model_id(network) -> int:
     parts = [json.dumps({"input": [network.input_width, network.input_signed]},
                         sort_keys=True).encode()]
     for layer in network.layers:
-        cb = layer.codebook
-        parts.append(json.dumps([layer.in_features, layer.out_features, cb.n, cb.k, cb.variant,
-                                 cb.assignment, layer.shift, layer.relu, layer.act_width]).encode())
-        for arr in (layer.codes, layer.mult, layer.add):
-            parts.append(np.ascontiguousarray(arr, dtype="<i8").tobytes())
-    crc = 0
-    for p in parts:
-        crc = zlib.crc32(p, crc)
-    return crc & 0xFFFFFFFF
+        parts += _layer_parts(layer)
+    return _crc(parts)
 
 
 class InferResult(NamedTuple):

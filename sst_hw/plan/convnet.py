@@ -62,11 +62,12 @@ from sst_hw.format.golden import Layer
 from sst_hw.format.limits import check_choice, check_int
 from sst_hw.plan.engine import SSTParams
 from sst_hw.plan.network import (
-    BRAM_CONFIGS, REQUANT_LATENCY, REQUANT_MODES, SPRAM_WIDTH, SPRAM_WORDS, CapacityError,
-    block_count, engine_act_format)
+    BRAM_CONFIGS, REQUANT_LATENCY, PlanFigures, REQUANT_MODES, SPRAM_WIDTH, SPRAM_WORDS, CapacityError,
+    add_bits_of, block_count, engine_act_format, layer_code_words, layer_param_words, out_width,
+    spram_blocks)
 
 __all__ = ["Step", "PassPlan", "ConvPlan", "plan_convnet", "is_convnet", "FEED_LATENCY",
-           "DECODES", "MAP_MEMORIES", "step_bits", "HIDDEN_TAIL", "LAST_TAIL", "START_LATENCY", "POOL_LATENCY", "gather_steps"]
+           "DECODES", "MAP_MEMORIES", "step_bits", "step_fields", "lane_sources", "HIDDEN_TAIL", "LAST_TAIL", "START_LATENCY", "POOL_LATENCY", "gather_steps"]
 
 #: Cycles from a step's issue to its beat at the engine's input: step ROM,
 #: address register, map read, beat register.
@@ -152,8 +153,6 @@ class PassPlan:
     code_base: int
     param_base: int
     step_base: int
-    read_base: int
-    write_base: int
     shift: int
     lo: int
     hi: int
@@ -164,6 +163,16 @@ class PassPlan:
     @property
     def nsteps(self) -> int:
         return len(self.steps)
+
+    @property
+    def read_region(self) -> int:
+        """The map region the pass reads (pass 0 reads the input memory)."""
+        return 0 if self.reads_input else (self.index - 1) % 2
+
+    @property
+    def write_region(self) -> int:
+        """The map region the pass writes: ``index % 2``."""
+        return self.index % 2
 
     @property
     def code_words(self) -> int:
@@ -217,7 +226,7 @@ def gather_steps(kernel, cin, src_lanes, lanes, simd_beats) -> list:
 
 
 @dataclass(frozen=True)
-class ConvPlan:
+class ConvPlan(PlanFigures):
     """Everything derived from a CNN for its core (see the module doc).
 
     Build with :func:`plan_convnet`.
@@ -238,45 +247,13 @@ class ConvPlan:
     # -- the engine ------------------------------------------------------------------
 
     @property
-    def pe(self) -> int:
-        return self.engine.pe
-
-    @property
-    def simd(self) -> int:
-        return self.engine.simd
-
-    @property
-    def codebook(self):
-        return self.engine.codebook
-
-    @property
     def model_codebook(self):
         """The model's codebook (the engine's may be its direct re-encoding)."""
         return self.network.sst_layers()[0].codebook
 
     @property
-    def lanes(self) -> int:
-        return self.simd * self.codebook.n
-
-    @property
-    def act_width(self) -> int:
-        return self.engine.act_width
-
-    @property
-    def act_signed(self) -> bool:
-        return self.engine.act_signed
-
-    @property
     def act_shape(self):
         return self.engine.act_shape
-
-    @property
-    def acc_width(self) -> int:
-        return self.engine.acc_width
-
-    @property
-    def engine_latency(self) -> int:
-        return self.engine.latency
 
     # -- formats and streams ---------------------------------------------------------
 
@@ -289,20 +266,12 @@ class ConvPlan:
         return self.network.in_features
 
     @property
-    def input_width(self) -> int:
-        return self.network.input_width
-
-    @property
-    def input_signed(self) -> bool:
-        return self.network.input_signed
-
-    @property
     def classes(self) -> int:
         return self.network.classes
 
     @property
     def out_width(self) -> int:
-        return max(self.acc_width, max(1, (self.classes - 1).bit_length()) + 1)
+        return out_width(self.acc_width, self.classes)
 
     @property
     def hidden(self) -> tuple:
@@ -351,18 +320,13 @@ class ConvPlan:
         """One int per code word: pass by pass, row group ``g`` takes ``Sb``
         words, word ``b`` holding subvectors ``b*SIMD ..`` of its PE rows
         (the engine's code-field layout); padding is the zero code."""
-        cb, pe, simd = self.codebook, self.pe, self.simd
-        words = []
+        cb, words = self.codebook, []
         for p in self.passes:
             layer = self._layer(p)
-            S, Sb, G = p.subvectors, p.beats, p.groups
-            grid = np.full((G * pe, Sb * simd), cb.zero_code, np.int64)
             codes = layer.codes
             if layer.codebook != cb:   # re-encoded: the same ternary vectors
                 codes = cb.encode(layer.codebook.decode(codes.reshape(-1))).reshape(codes.shape)
-            grid[:p.cout, :S] = codes
-            blk = grid.reshape(G, pe, Sb, simd).transpose(0, 2, 1, 3)
-            words += [self.engine.code_word(w) for w in blk.reshape(G * Sb, pe, simd).tolist()]
+            words += layer_code_words(self.engine, codes, p.beats, p.groups)
         return words
 
     def _layer(self, p: PassPlan) -> Layer:
@@ -375,9 +339,7 @@ class ConvPlan:
 
     @property
     def add_bits(self) -> int:
-        vals = [int(v) for p in self.hidden for l in [self._layer(p)]
-                for v in (l.add.min(), l.add.max())]
-        return max(2, arith.signed_width(min(vals, default=0), max(vals, default=0)))
+        return add_bits_of(self._layer(p) for p in self.hidden)
 
     @property
     def param_rows(self) -> int:
@@ -392,16 +354,9 @@ class ConvPlan:
         ``r, r+R, ..`` of every hidden pass (padded to whole groups), ``C_r``
         in the low :attr:`add_bits`, ``M_r`` above (none in shift mode)."""
         rows = []
-        cmask, mmask = (1 << self.add_bits) - 1, (1 << self.mult_bits) - 1
         for p in self.hidden:
-            layer = self._layer(p)
-            for r in range(p.groups * self.pe):
-                w = 0
-                if r < p.cout:
-                    w = int(layer.add[r]) & cmask
-                    if self.mult_bits:
-                        w |= (int(layer.mult[r]) & mmask) << self.add_bits
-                rows.append(w)
+            rows += layer_param_words(self._layer(p), p.groups * self.pe, self.add_bits,
+                                      self.mult_bits)
         rows = rows or [0]
         R = self.rq_lanes
         return [rows[r::R] or [0] for r in range(R)]
@@ -455,8 +410,7 @@ class ConvPlan:
 
         def add(name, width, depth, kind, why=""):
             blocks = (block_count(width, depth, fam) if kind == "bram" else
-                      _cdiv(width, SPRAM_WIDTH) * _cdiv(depth, SPRAM_WORDS) if kind == "spram"
-                      else 0)
+                      spram_blocks(width, depth) if kind == "spram" else 0)
             out.append({"name": name, "word_bits": width, "words": depth, "kind": kind,
                         "blocks": blocks, "why": why})
 
@@ -751,24 +705,16 @@ def plan_convnet(network: ConvNetwork, *, pe: int = 8, simd: int = 1, rq_lanes: 
         drain = pe if is_last else _cdiv(pe, rq_lanes)
         T = max(len(steps), _cdiv(drain, pool[0] ** 2), engine.latency)
         lo, hi = layer.out_range
-        region = j % 2
         p = PassPlan(j, idx, kind, (H, W, C), kernel, stride, pad, cout, pool, (ho, wo),
                      (hp, wp, cout), src_lanes, src_cg, _cdiv(cout, lanes), layer.in_features,
                      S, Sb, G, steps, T, hp * wp * k * k, code_base, param_base, step_base,
-                     0, 0, layer.shift, lo, hi, layer.relu, j == 0, is_last)
+                     layer.shift, lo, hi, layer.relu, j == 0, is_last)
         if not is_last:
-            regions[region] = max(regions[region], p.out_words)
+            regions[p.write_region] = max(regions[p.write_region], p.out_words)
             param_base += G * pe
         passes.append(p)
         code_base += G * Sb
         step_base += len(steps)
-    # Region bases: region 0 first, then region 1.
-    bases = (0, regions[0])
-    final = []
-    for p in passes:
-        read = 0 if p.reads_input else bases[(p.index - 1) % 2]
-        write = bases[p.index % 2]
-        final.append(PassPlan(**{**p.__dict__, "read_base": read, "write_base": write}))
     check_choice("map_memory", map_memory, MAP_MEMORIES)
     family = device.family if device is not None else None
     if map_memory == "auto":
@@ -777,7 +723,7 @@ def plan_convnet(network: ConvNetwork, *, pe: int = 8, simd: int = 1, rq_lanes: 
         if lanes * act_width > SPRAM_WIDTH * 4 or regions[0] > SPRAM_WORDS:
             raise ValueError(f"--map-memory spram holds words of at most 64 bits (4 SPRAMs "
                              f"side by side), not {lanes * act_width} (SIMD*N*A)")
-    code_words = sum(p.code_words for p in final)
+    code_words = sum(p.code_words for p in passes)
     main = code_words
     if family is not None:
         width = pe * simd * cb.bits
@@ -786,7 +732,7 @@ def plan_convnet(network: ConvNetwork, *, pe: int = 8, simd: int = 1, rq_lanes: 
         tail = code_words % depth
         if code_words > depth and 0 < tail and tail * width <= 1024:
             main = code_words - tail
-    return ConvPlan(network, requant, rq_lanes, engine, tuple(final), tuple(regions), in_lanes,
+    return ConvPlan(network, requant, rq_lanes, engine, tuple(passes), tuple(regions), in_lanes,
                     in_cg, map_memory, main, family)
 
 
@@ -797,18 +743,36 @@ def _row_depth(width: int, family: str) -> int:
     return best[1]
 
 
-def step_bits(plan) -> int:
-    """Bits of one step ROM word (:func:`sst_hw.core.conv.feed.step_layout`)."""
+def lane_sources(plan) -> list:
+    """Per beat lane, the sorted word lanes any step of any pass takes it from
+    (the inputs of that lane's multiplexer)."""
+    out = [set() for _ in range(plan.lanes)]
+    for p in plan.passes:
+        for st in p.steps:
+            for t, u in enumerate(st.src):
+                if u >= 0:
+                    out[t].add(u)
+    return [sorted(x) or [0] for x in out]
+
+
+def step_fields(plan) -> dict:
+    """The fields of a step ROM word and their widths: kernel offset, address
+    offset, the flags, a lane enable mask, and for each lane with several
+    sources (:func:`lane_sources`) the index of its source."""
     steps = [s for p in plan.passes for s in p.steps]
-    srcs = [set() for _ in range(plan.lanes)]
-    for st in steps:
-        for t, u in enumerate(st.src):
-            if u >= 0:
-                srcs[t].add(u)
-    sel = sum(max(0, (len(x) - 1).bit_length()) for x in srcs if len(x) > 1)
-    return (max(1, max(s.ky for s in steps).bit_length())
-            + max(1, max(s.kx for s in steps).bit_length())
-            + max(1, max(s.offset for s in steps).bit_length()) + 3 + plan.lanes + sel)
+    fields = {"ky": max(1, max(s.ky for s in steps).bit_length()),
+              "kx": max(1, max(s.kx for s in steps).bit_length()),
+              "offset": max(1, max(s.offset for s in steps).bit_length()),
+              "first": 1, "beat_last": 1, "row_last": 1, "en": plan.lanes}
+    for t, src in enumerate(lane_sources(plan)):
+        if len(src) > 1:
+            fields[f"sel{t}"] = (len(src) - 1).bit_length()
+    return fields
+
+
+def step_bits(plan) -> int:
+    """Bits of one step ROM word."""
+    return sum(step_fields(plan).values())
 
 
 #: The CNN core's configuration for the UP5K reference CNN (``sst-hw compile

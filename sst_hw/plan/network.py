@@ -50,9 +50,10 @@ from sst_hw.format.golden import Network
 from sst_hw.format.limits import check_bool, check_choice
 from sst_hw.plan.engine import CODE_BIT_LAYOUT, SSTParams
 
-__all__ = ["ACT_MEMORIES", "ACT_LOGIC_MAX_BITS", "MEMORIES", "REQUANT_MODES", "REQUANT_LATENCY", "SERIALISER_LATENCY", "CLASS_BEAT",
-           "LAYER_SWITCH", "LayerPlan", "NetPlan", "plan_network", "block_count",
-           "BRAM_CONFIGS", "SPRAM_WORDS", "SPRAM_WIDTH", "CapacityError", "engine_act_format"]
+__all__ = ["ACT_MEMORIES", "ACT_LOGIC_MAX_BITS", "MEMORIES", "REQUANT_MODES", "REQUANT_LATENCY",
+           "SERIALISER_LATENCY", "CLASS_BEAT", "LAYER_SWITCH", "LayerPlan", "NetPlan", "PlanFigures", "plan_network", "block_count",
+           "BRAM_CONFIGS", "SPRAM_WORDS", "SPRAM_WIDTH", "CapacityError", "engine_act_format",
+           "layer_code_words", "layer_param_words", "add_bits_of", "out_width", "spram_blocks"]
 
 #: Where the code memory lives.
 MEMORIES = ("bram", "spram")
@@ -93,6 +94,49 @@ def _cdiv(a: int, b: int) -> int:
 
 def _clog2(x: int) -> int:
     return max(0, (int(x) - 1).bit_length())
+
+
+def layer_code_words(engine, codes, beats: int, groups: int) -> list:
+    """The code memory words of one layer (rows of ``codes``, shape (out, S)):
+    row group ``g`` takes ``beats`` words, word ``b`` holding subvectors
+    ``b*SIMD ..`` of its PE rows, packed by the engine's code-field layout;
+    rows past ``out`` and subvectors past ``S`` are the zero code."""
+    cb, pe, simd = engine.codebook, engine.pe, engine.simd
+    out, S = codes.shape
+    grid = np.full((groups * pe, beats * simd), cb.zero_code, np.int64)
+    grid[:out, :S] = codes
+    # word (g, b): PE p, subvector s -> grid[g*pe + p, b*simd + s]
+    blk = grid.reshape(groups, pe, beats, simd).transpose(0, 2, 1, 3)
+    return [engine.code_word(w) for w in blk.reshape(groups * beats, pe, simd).tolist()]
+
+
+def add_bits_of(layers) -> int:
+    """Bits of ``C_r`` in a requantization table of ``layers``: the fewest
+    signed bits holding every constant (at least 2)."""
+    vals = [int(v) for l in layers for v in (l.add.min(), l.add.max())]
+    return max(2, arith.signed_width(min(vals, default=0), max(vals, default=0)))
+
+
+def layer_param_words(layer, rows: int, add_bits: int, mult_bits: int) -> list:
+    """The requantization table rows of one layer, padded to ``rows``: ``C_r``
+    in the low ``add_bits``, ``M_r`` above (none when ``mult_bits`` is 0),
+    both two's complement; padding rows are 0."""
+    cmask, mmask = (1 << add_bits) - 1, (1 << mult_bits) - 1
+    words = []
+    for r in range(rows):
+        w = 0
+        if r < layer.out_features:
+            w = int(layer.add[r]) & cmask
+            if mult_bits:
+                w |= (int(layer.mult[r]) & mmask) << add_bits
+        words.append(w)
+    return words
+
+
+def out_width(acc_width: int, classes: int) -> int:
+    """Bits of a core's output ``data`` (signed): the logits' accumulator
+    width, or more if the class index needs it."""
+    return max(acc_width, _clog2(classes) + 1)
 
 
 def block_count(width: int, depth: int, family: str) -> int:
@@ -165,22 +209,10 @@ class LayerPlan:
         return self.groups * self.beats
 
 
-@dataclass(frozen=True)
-class NetPlan:
-    """Everything derived from a model for the network core (see the module doc).
-
-    Build with :func:`plan_network`. :attr:`engine` holds the engine's
-    parameters; the engine's figures read through it (``pe``, ``simd``,
-    ``codebook``, ``act_width``, ``acc_width``, ``engine_latency``).
-    """
-
-    network: Network = field(repr=False)
-    memory: str
-    requant: str
-    engine: SSTParams
-    layers: tuple
-    mem_reg: bool = True
-    act_memory: str = "bram"
+class PlanFigures:
+    """What a core's plan reads through its engine (``self.engine``, an
+    :class:`~sst_hw.plan.engine.SSTParams`) and its golden model
+    (``self.network``): shared by the MLP and the CNN plans."""
 
     # -- the engine ------------------------------------------------------------------
 
@@ -212,25 +244,10 @@ class NetPlan:
         return self.engine.acc_width
 
     @property
-    def max_row_len(self) -> int:
-        """The widest layer's input, in weights."""
-        return self.engine.max_row_len
-
-    @property
     def engine_latency(self) -> int:
         """L: the engine's latency, in clock cycles (:attr:`SSTParams.latency
         <sst_hw.plan.engine.EngineParams.latency>`)."""
         return self.engine.latency
-
-    # -- formats ---------------------------------------------------------------------
-
-    @property
-    def input_features(self) -> int:
-        return self.layers[0].in_features
-
-    @property
-    def classes(self) -> int:
-        return self.layers[-1].out_features
 
     @property
     def input_width(self) -> int:
@@ -242,14 +259,48 @@ class NetPlan:
 
     @property
     def lanes(self) -> int:
-        """Activations per buffer word: ``SIMD * N``."""
+        """Activations per engine beat: ``SIMD * N``."""
         return self.simd * self.codebook.n
+
+
+@dataclass(frozen=True)
+class NetPlan(PlanFigures):
+    """Everything derived from a model for the network core (see the module doc).
+
+    Build with :func:`plan_network`. :attr:`engine` holds the engine's
+    parameters; the engine's figures read through it (``pe``, ``simd``,
+    ``codebook``, ``act_width``, ``acc_width``, ``engine_latency``).
+    """
+
+    network: Network = field(repr=False)
+    memory: str
+    requant: str
+    engine: SSTParams
+    layers: tuple
+    mem_reg: bool = True
+    act_memory: str = "bram"
+
+    @property
+    def max_row_len(self) -> int:
+        """The widest layer's input, in weights."""
+        return self.engine.max_row_len
+
+    # -- formats ---------------------------------------------------------------------
+
+    @property
+    def input_features(self) -> int:
+        return self.layers[0].in_features
+
+    @property
+    def classes(self) -> int:
+        return self.layers[-1].out_features
+
 
     @property
     def out_width(self) -> int:
         """Bits of the output stream's ``data`` field (signed): the accumulator
         width, or more if the class index needs it."""
-        return max(self.acc_width, _clog2(self.classes) + 1)
+        return out_width(self.acc_width, self.classes)
 
     @property
     def hidden(self) -> tuple:
@@ -336,15 +387,9 @@ class NetPlan:
         """The code memory, one Python int per word (see the module doc), each
         packed by the engine's own code-field layout (:meth:`SSTParams.code_word
         <sst_hw.plan.engine.EngineParams.code_word>`)."""
-        cb, pe, simd = self.codebook, self.pe, self.simd
         words = []
         for lp, layer in zip(self.layers, self.network.layers):
-            S, Sb, G = lp.subvectors, lp.beats, lp.groups
-            grid = np.full((G * pe, Sb * simd), cb.zero_code, np.int64)
-            grid[:lp.out_features, :S] = layer.codes
-            # word (g, b): PE p, subvector s -> grid[g*pe + p, b*simd + s]
-            blk = grid.reshape(G, pe, Sb, simd).transpose(0, 2, 1, 3)
-            words += [self.engine.code_word(w) for w in blk.reshape(G * Sb, pe, simd).tolist()]
+            words += layer_code_words(self.engine, layer.codes, lp.beats, lp.groups)
         return words
 
     # -- requantization table ----------------------------------------------------------------
@@ -358,8 +403,7 @@ class NetPlan:
     def add_bits(self) -> int:
         """Bits of ``C_r`` in the table: the fewest signed bits holding every
         ``C_r`` of the hidden layers (at least 2)."""
-        vals = [int(v) for l in self.network.layers[:-1] for v in (l.add.min(), l.add.max())]
-        return max(2, arith.signed_width(min(vals, default=0), max(vals, default=0)))
+        return add_bits_of(self.network.layers[:-1])
 
     @property
     def param_rows(self) -> int:
@@ -372,17 +416,8 @@ class NetPlan:
     def param_image(self) -> list:
         """The requantization table, one Python int per row (see the module doc)."""
         words = []
-        cmask = (1 << self.add_bits) - 1
-        mmask = (1 << self.mult_bits) - 1
         for lp, layer in zip(self.hidden, self.network.layers):
-            for r in range(lp.groups * self.pe):
-                if r < lp.out_features:
-                    w = int(layer.add[r]) & cmask
-                    if self.mult_bits:
-                        w |= (int(layer.mult[r]) & mmask) << self.add_bits
-                else:
-                    w = 0
-                words.append(w)
+            words += layer_param_words(layer, lp.groups * self.pe, self.add_bits, self.mult_bits)
         return words
 
     # -- activation buffer ---------------------------------------------------------------------

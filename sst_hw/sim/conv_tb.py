@@ -14,10 +14,8 @@ while the current one computes, class beats follow each other every
 from __future__ import annotations
 
 import cocotb
-import numpy as np
 
-from sst_hw.sim.network_tb import NetTB
-from sst_hw.sim.runner import build_verilog, run_tests
+from sst_hw.sim.network_tb import NetTB, check_with_stalls, simulate_core
 
 TB_MODULE = "sst_hw.sim.conv_tb"
 
@@ -48,11 +46,7 @@ async def convnet_back_to_back(dut):
 async def convnet_stalls(dut):
     """Random idle cycles on the input, random ready stalls on the output:
     the same values."""
-    tb = NetTB(dut, p_idle=0.3, p_stall=0.4, seed_offset=2)
-    await tb.start()
-    await tb.infer(min(len(tb.inputs), int(tb.cfg.get("stall_inferences", 4))))
-    await tb.idle_check()
-    tb.stop()
+    await check_with_stalls(dut, 4)
 
 
 def run_convnet(network, x, build_dir, *, stall_inferences=4, name="sst_convnet", core=None,
@@ -67,14 +61,6 @@ def run_convnet(network, x, build_dir, *, stall_inferences=4, name="sst_convnet"
         core = SSTConvNetwork(network, **core_kw)
     build_dir.mkdir(parents=True, exist_ok=True)
     paths = write_convnet(core, build_dir / f"{name}.v", name=name)
-    sources = [p for p in paths if p.suffix == ".v"]
-    jpath = next(p for p in paths if p.suffix == ".json")
-    x = network.check_input(x)
-    logits, classes = network.forward(x)
-    expected = np.concatenate([logits, classes[:, None]], axis=1)
-    config = {"sidecar": str(jpath.resolve()), "seed": 1,
-              "inputs": x.reshape(len(x), -1).tolist(), "expected": expected.tolist(),
-              "stall_inferences": stall_inferences}
-    build = build_verilog(sources, name, build_dir / "sim")
-    run_tests(build, TB_MODULE, config=config)
+    simulate_core(paths, network, network.check_input(x), build_dir, name, TB_MODULE,
+                  stall_inferences=stall_inferences)
     return core

@@ -140,15 +140,22 @@ async def network_back_to_back(dut):
     tb.stop()
 
 
+async def check_with_stalls(dut, default_count: int):
+    """Random idle cycles on the input (and load) stream, random ready stalls
+    on the output, over the config's ``stall_inferences`` inputs: the same
+    values (shared with the CNN testbench)."""
+    tb = NetTB(dut, p_idle=0.3, p_stall=0.4, seed_offset=2)
+    await tb.start()
+    await tb.infer(min(len(tb.inputs), int(tb.cfg.get("stall_inferences", default_count))))
+    await tb.idle_check()
+    tb.stop()
+
+
 @cocotb.test()
 async def network_stalls(dut):
     """Random idle cycles on the input (and load) stream, random ready stalls
     on the output: the same values."""
-    tb = NetTB(dut, p_idle=0.3, p_stall=0.4, seed_offset=2)
-    await tb.start()
-    await tb.infer(min(len(tb.inputs), int(tb.cfg.get("stall_inferences", 8))))
-    await tb.idle_check()
-    tb.stop()
+    await check_with_stalls(dut, 8)
 
 
 # -- driver ---------------------------------------------------------------------------------
@@ -165,14 +172,26 @@ def run_network(network, x, build_dir, *, stall_inferences=8, name="sst_network"
         core = SSTNetwork(network, **core_kw)
     build_dir.mkdir(parents=True, exist_ok=True)
     paths = write_network(core, build_dir / f"{name}.v", name=name)
+    codes = [int(w) for w in core.plan.code_image()] if core.memory == "spram" else None
+    simulate_core(paths, network, x, build_dir, name, TB_MODULE,
+                  stall_inferences=stall_inferences, codes=codes)
+    return core
+
+
+def simulate_core(paths, network, x, build_dir, name: str, tb_module: str, *,
+                  stall_inferences: int, codes=None) -> None:
+    """Build the Verilog among ``paths`` (a core's files as its emitter wrote
+    them) and run ``tb_module``'s cocotb tests on inputs ``x`` with the golden
+    outputs of ``network`` (and, for an SPRAM core, the ``codes`` to load)."""
     sources = [p for p in paths if p.suffix == ".v"]
     jpath = next(p for p in paths if p.suffix == ".json")
+    x = np.asarray(x)
     logits, classes = network.forward(x)
     expected = np.concatenate([logits, classes[:, None]], axis=1)
-    config = {"sidecar": str(jpath.resolve()), "seed": 1, "inputs": np.asarray(x).tolist(),
-              "expected": expected.tolist(), "stall_inferences": stall_inferences}
-    if core.memory == "spram":
-        config["codes"] = [int(w) for w in core.plan.code_image()]
+    config = {"sidecar": str(jpath.resolve()), "seed": 1,
+              "inputs": x.reshape(len(x), -1).tolist(), "expected": expected.tolist(),
+              "stall_inferences": stall_inferences}
+    if codes is not None:
+        config["codes"] = codes
     build = build_verilog(sources, name, build_dir / "sim")
-    run_tests(build, TB_MODULE, config=config)
-    return core
+    run_tests(build, tb_module, config=config)

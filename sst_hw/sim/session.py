@@ -407,6 +407,19 @@ def check_engine(side: Sidecar, stim: Stimulus, record: dict) -> SimOutcome:
         examples=examples, input_stall_cycles=stalls)
 
 
+def _classes_and_format(p: dict, network) -> list:
+    """The blocking differences every core shares: classes and input format."""
+    out = []
+    if int(p["classes"]) != network.classes:
+        out.append(f"the model has {network.classes} classes, the core {p['classes']}")
+    if (int(p["input_width"]), bool(p["input_signed"])) != (network.input_width,
+                                                           network.input_signed):
+        fmt = lambda w, s: f"{w}-bit {'signed' if s else 'unsigned'}"  # noqa: E731
+        out.append(f"the model's input is {fmt(network.input_width, network.input_signed)}"
+                   f", the core's {fmt(int(p['input_width']), bool(p['input_signed']))}")
+    return out
+
+
 def _convnet_differences(side: Sidecar, network) -> tuple[list, list]:
     """:func:`network_differences` for a CNN core or model: the input image
     shape and format and the classes block; the pass list is a note."""
@@ -418,11 +431,7 @@ def _convnet_differences(side: Sidecar, network) -> tuple[list, list]:
     if list(p.get("input_shape", [])) != list(network.input_shape):
         blocking.append(f"the model takes {tuple(network.input_shape)} images, the core "
                         f"{tuple(p.get('input_shape', []))}")
-    if int(p["classes"]) != network.classes:
-        blocking.append(f"the model has {network.classes} classes, the core {p['classes']}")
-    if (int(p["input_width"]), bool(p["input_signed"])) != (network.input_width,
-                                                           network.input_signed):
-        blocking.append("the model's input format differs from the core's")
+    blocking += _classes_and_format(p, network)
     notes = []
     passes = (side.data.get("network") or {}).get("passes") or []
     kinds = [k for k in network.kinds if k in ("conv2d", "dense")]
@@ -445,13 +454,7 @@ def network_differences(side: Sidecar, network) -> tuple[list, list]:
     if int(p["input_features"]) != first.in_features:
         blocking.append(f"the model takes {first.in_features} input features, the core "
                         f"{p['input_features']}")
-    if int(p["classes"]) != network.classes:
-        blocking.append(f"the model has {network.classes} classes, the core {p['classes']}")
-    if (int(p["input_width"]), bool(p["input_signed"])) != (network.input_width,
-                                                           network.input_signed):
-        fmt = lambda w, s: f"{w}-bit {'signed' if s else 'unsigned'}"  # noqa: E731
-        blocking.append(f"the model's input is {fmt(network.input_width, network.input_signed)}"
-                        f", the core's {fmt(int(p['input_width']), bool(p['input_signed']))}")
+    blocking += _classes_and_format(p, network)
     cb = first.codebook
     if (cb.n, cb.k, cb.variant, cb.assignment) != (int(p["n"]), int(p["k"]), p["variant"],
                                                    p["assignment"]):

@@ -37,45 +37,21 @@ from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
-from amaranth.utils import ceil_log2
 
-from sst_hw.core.conv.constants import PassConstants
-from sst_hw.plan.convnet import ConvPlan
-from sst_hw.rtl._util import CheckedComponent, mux_tree
+from sst_hw.core.conv.constants import PassConstants, by_index
+from sst_hw.core.conv._component import ConvComponent
+from sst_hw.plan.convnet import lane_sources, step_fields
+from sst_hw.rtl._util import mux_tree
 
-__all__ = ["ConvFeed", "lane_sources", "step_layout"]
-
-
-def lane_sources(plan: ConvPlan) -> list:
-    """Per beat lane, the sorted word lanes any step takes it from."""
-    out = [set() for _ in range(plan.lanes)]
-    for p in plan.passes:
-        for st in p.steps:
-            for t, u in enumerate(st.src):
-                if u >= 0:
-                    out[t].add(u)
-    return [sorted(s) or [0] for s in out]
+__all__ = ["ConvFeed", "step_layout", "step_image"]
 
 
-def step_layout(plan: ConvPlan) -> data.StructLayout:
-    """A step ROM word: kernel offset, address offset, flags, and per lane
-    an enable and the index of its source among :func:`lane_sources`."""
-    steps = [s for p in plan.passes for s in p.steps]
-    srcs = lane_sources(plan)
-    fields = {
-        "ky": unsigned(max(1, max(s.ky for s in steps).bit_length())),
-        "kx": unsigned(max(1, max(s.kx for s in steps).bit_length())),
-        "offset": unsigned(max(1, max(s.offset for s in steps).bit_length())),
-        "first": 1, "beat_last": 1, "row_last": 1,
-        "en": unsigned(plan.lanes),
-    }
-    for t, s in enumerate(srcs):
-        if len(s) > 1:
-            fields[f"sel{t}"] = unsigned(ceil_log2(len(s)))
-    return data.StructLayout(fields)
+def step_layout(plan) -> data.StructLayout:
+    """A step ROM word (:func:`~sst_hw.plan.convnet.step_fields`) as a layout."""
+    return data.StructLayout({name: unsigned(w) for name, w in step_fields(plan).items()})
 
 
-def step_image(plan: ConvPlan) -> list:
+def step_image(plan) -> list:
     """The step ROM: every pass's program, in pass order, as ints."""
     layout, srcs = step_layout(plan), lane_sources(plan)
     words = []
@@ -95,7 +71,7 @@ def step_image(plan: ConvPlan) -> list:
     return words
 
 
-class ConvFeed(CheckedComponent):
+class ConvFeed(ConvComponent):
     """Issues every pass's beats to the engine.
 
     Parameters
@@ -121,12 +97,6 @@ class ConvFeed(CheckedComponent):
     pass_index : ``Out(range(passes))``
         The pass in flight (changes only on ``start``/``next``).
     """
-
-    @classmethod
-    def check(cls, plan) -> dict:
-        if not isinstance(plan, ConvPlan):
-            raise TypeError(f"plan must be a ConvPlan, not {type(plan).__name__}")
-        return {"plan": plan}
 
     def __init__(self, plan):   # checked by check()
         P = len(plan.passes)
@@ -172,7 +142,7 @@ class ConvFeed(CheckedComponent):
             pk=[p.pool[0] for p in ps], stride=[p.stride for p in ps],
             wp=[p.out_shape[1] for p in ps], hp=[p.out_shape[0] for p in ps],
             h=[p.in_shape[0] for p in ps], w=[p.in_shape[1] for p in ps],
-            region=[(p.index - 1) % 2 if not p.reads_input else 0 for p in ps],
+            region=[p.read_region for p in ps],
             from_input=[int(p.reads_input) for p in ps],
             **{f"d_{what}": [d(p, what) for p in ps]
                for what in ("dx_pix", "dy_x", "dy_pix", "px_x", "px_pix", "py_y", "py_x",
@@ -314,16 +284,16 @@ class ConvFeed(CheckedComponent):
 
         # -- pass switch (after the counters: the starting pass's values win) ----------------
         def switch(index):
-            y_init = _pick([-p.pad[0] for p in ps], index)
-            x_init = _pick([-p.pad[1] for p in ps], index)
-            pix_init = _pick([(-p.pad[0] * p.in_shape[1] - p.pad[1]) * p.src_cg for p in ps],
+            y_init = by_index([-p.pad[0] for p in ps], index)
+            x_init = by_index([-p.pad[1] for p in ps], index)
+            pix_init = by_index([(-p.pad[0] * p.in_shape[1] - p.pad[1]) * p.src_cg for p in ps],
                              index)
             return [pass_index.eq(index), issuing.eq(1), *c.load(index),
-                    st.eq(_pick([p.step_base for p in ps], index)),
-                    steps_left.eq(_pick([p.nsteps for p in ps], index)),
-                    slots_left.eq(_pick([p.period for p in ps], index)),
-                    groups_left.eq(_pick([p.groups for p in ps], index)),
-                    code_ptr.eq(_pick([p.code_base for p in ps], index)),
+                    st.eq(by_index([p.step_base for p in ps], index)),
+                    steps_left.eq(by_index([p.nsteps for p in ps], index)),
+                    slots_left.eq(by_index([p.period for p in ps], index)),
+                    groups_left.eq(by_index([p.groups for p in ps], index)),
+                    code_ptr.eq(by_index([p.code_base for p in ps], index)),
                     y0.eq(y_init), x0.eq(x_init), pix0.eq(pix_init),
                     wy0.eq(y_init), wx0.eq(x_init), wpix0.eq(pix_init),
                     dx.eq(0), dy.eq(0), px.eq(0), py.eq(0)]
@@ -364,8 +334,3 @@ class ConvFeed(CheckedComponent):
                          pix0.eq(wpix0 + c["d_py_pix"])]
         with m.Else():
             m.d.sync += v["issuing"].eq(0)
-
-
-def _pick(values, index):
-    from sst_hw.core.conv.constants import by_index
-    return by_index(values, index)

@@ -16,13 +16,12 @@ from amaranth.lib import stream
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from sst_hw.plan.convnet import ConvPlan
-from sst_hw.rtl._util import CheckedComponent
+from sst_hw.core.conv._component import ConvComponent
 
 __all__ = ["ConvInput"]
 
 
-class ConvInput(CheckedComponent):
+class ConvInput(ConvComponent):
     """Members
     -------
     i : ``In(stream.Signature(plan.in_layout))``
@@ -35,12 +34,6 @@ class ConvInput(CheckedComponent):
         Read port (word within the bank being read; latency 1, held while
         ``r_en`` is low).
     """
-
-    @classmethod
-    def check(cls, plan) -> dict:
-        if not isinstance(plan, ConvPlan):
-            raise TypeError(f"plan must be a ConvPlan, not {type(plan).__name__}")
-        return {"plan": plan}
 
     def __init__(self, plan):
         super().__init__({

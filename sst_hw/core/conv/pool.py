@@ -24,13 +24,12 @@ from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
 from sst_hw.core.conv.constants import PassConstants
-from sst_hw.plan.convnet import ConvPlan
-from sst_hw.rtl._util import CheckedComponent
+from sst_hw.core.conv._component import ConvComponent
 
 __all__ = ["ConvPool"]
 
 
-class ConvPool(CheckedComponent):
+class ConvPool(ConvComponent):
     """Members
     -------
     i : ``In(stream.Signature(plan.engine.out_layout))``
@@ -39,12 +38,6 @@ class ConvPool(CheckedComponent):
     begin : ``In(1)``
         A pass starts (reset the counters); ``begin_index`` is that pass.
     """
-
-    @classmethod
-    def check(cls, plan) -> dict:
-        if not isinstance(plan, ConvPlan):
-            raise TypeError(f"plan must be a ConvPlan, not {type(plan).__name__}")
-        return {"plan": plan}
 
     def __init__(self, plan):
         super().__init__({

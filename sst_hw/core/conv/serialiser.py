@@ -15,13 +15,12 @@ from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
 from sst_hw.core.conv.constants import PassConstants
-from sst_hw.plan.convnet import ConvPlan
-from sst_hw.rtl._util import CheckedComponent
+from sst_hw.core.conv._component import ConvComponent
 
 __all__ = ["ConvSerialiser"]
 
 
-class ConvSerialiser(CheckedComponent):
+class ConvSerialiser(ConvComponent):
     """PE accumulators in; R per cycle to the requantizers, or one logit per cycle to ``o``.
 
     Latency: a result taken on ``i`` is at the head from the next cycle.
@@ -38,12 +37,6 @@ class ConvSerialiser(CheckedComponent):
     done : ``Out(1)``
         The class beat is taken this cycle.
     """
-
-    @classmethod
-    def check(cls, plan) -> dict:
-        if not isinstance(plan, ConvPlan):
-            raise TypeError(f"plan must be a ConvPlan, not {type(plan).__name__}")
-        return {"plan": plan}
 
     def __init__(self, plan):
         W, R = plan.acc_width, plan.rq_lanes

@@ -15,13 +15,12 @@ from amaranth.lib import data
 from amaranth.lib.wiring import In, Out
 
 from sst_hw.core.conv.constants import PassConstants
-from sst_hw.plan.convnet import ConvPlan
-from sst_hw.rtl._util import CheckedComponent
+from sst_hw.core.conv._component import ConvComponent
 
 __all__ = ["ConvWriter"]
 
 
-class ConvWriter(CheckedComponent):
+class ConvWriter(ConvComponent):
     """Members
     -------
     valid : ``In(1)``; y : ``In(ArrayLayout(act_shape, R))``
@@ -36,12 +35,6 @@ class ConvWriter(CheckedComponent):
     final : ``Out(1)``
         The pass's last chunk is taken this cycle.
     """
-
-    @classmethod
-    def check(cls, plan) -> dict:
-        if not isinstance(plan, ConvPlan):
-            raise TypeError(f"plan must be a ConvPlan, not {type(plan).__name__}")
-        return {"plan": plan}
 
     def __init__(self, plan):
         super().__init__({
@@ -70,7 +63,7 @@ class ConvWriter(CheckedComponent):
         c = PassConstants("w_", cout=vals(lambda p: p.cout),
                           rows=vals(lambda p: p.groups * plan.pe),
                           dst_cg=vals(lambda p: p.dst_cg),
-                          region=vals(lambda p: p.index % 2),
+                          region=vals(lambda p: p.write_region),
                           npix=vals(lambda p: p.out_shape[0] * p.out_shape[1]))
         cout, rows, dst_cg, npix = c["cout"], c["rows"], c["dst_cg"], c["npix"]
 
