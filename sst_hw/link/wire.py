@@ -35,7 +35,7 @@ from __future__ import annotations
 import json
 import struct
 import zlib
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from enum import IntEnum
 from typing import NamedTuple
 
@@ -48,16 +48,36 @@ __all__ = [
     "CRCAlgorithm", "CRC16", "CRC_RESIDUE", "crc16", "crc16_update", "encode_frame",
     "Frame", "FrameReader", "DeviceInfo", "InferResult", "model_id", "logit_bytes_for",
     "class_bytes_for", "ProtocolError", "DeviceError", "ModelMismatch",
+    "CMD_LOAD_BEGIN", "CMD_LOAD_DATA", "CMD_LOAD_COMMIT", "MAX_CHUNK", "LOAD_BEGIN_STRUCT",
+    "LOAD_COMMIT_STRUCT", "LOAD_OFFSET_LEN", "INFO_V1_SIZE", "INFO_V2_STRUCT", "ModelState",
+    "LoadInfo", "CRC32", "crc32", "SUPPORTED_VERSIONS",
 ]
 
 #: First byte of every frame.
 SYNC = 0xA5
-#: Version of the protocol and of the INFO payload layout.
-PROTOCOL_VERSION = 1
+#: Version of the protocol and of the INFO payload layout (2: model loading; a
+#: version-2 device answers version-1 INFO and INFER frames unchanged).
+PROTOCOL_VERSION = 2
+#: The versions this host understands.
+SUPPORTED_VERSIONS = (1, 2)
 #: Request: report the device identity (:class:`DeviceInfo`). Empty payload.
 CMD_INFO = 0x01
 #: Request: one inference. Payload: the input features (:meth:`DeviceInfo.encode_input`).
 CMD_INFER = 0x02
+#: Request (v2): start loading a model image. Payload :data:`LOAD_BEGIN_STRUCT`.
+CMD_LOAD_BEGIN = 0x03
+#: Request (v2): one chunk of the image. Payload: byte offset (4, LE), then 1..MAX_CHUNK bytes.
+CMD_LOAD_DATA = 0x04
+#: Request (v2): end a load. Payload :data:`LOAD_COMMIT_STRUCT`.
+CMD_LOAD_COMMIT = 0x05
+#: Most image bytes in one LOAD_DATA frame.
+MAX_CHUNK = 4096
+#: Bytes of the offset that starts a LOAD_DATA payload.
+LOAD_OFFSET_LEN = 4
+#: LOAD_BEGIN payload: topology id, image length in bytes (little-endian).
+LOAD_BEGIN_STRUCT = struct.Struct("<II")
+#: LOAD_COMMIT payload: model id, image length in bytes, CRC-32 of the image.
+LOAD_COMMIT_STRUCT = struct.Struct("<III")
 #: A reply's command is the request's with this bit set.
 REPLY_BIT = 0x80
 #: Error reply; payload ``[error code, command of the bad frame (0 if unknown)]``.
@@ -95,10 +115,35 @@ class ErrorCode(IntEnum):
     TIMEOUT = 4
     #: A UART framing error (stop bit 0) or receiver overrun inside the frame.
     RX_ERROR = 5
+    #: INFER while no committed model is in memory (v2).
+    NO_MODEL = 6
+    #: LOAD_BEGIN for an image the built core cannot run: other topology or length (v2).
+    UNFIT = 7
+    #: A LOAD frame out of order: no load in progress, wrong offset, past the end, or a
+    #: commit before the whole image arrived (v2).
+    BAD_SEQUENCE = 8
+    #: LOAD_COMMIT whose CRC-32 disagrees with the image the device stored (v2).
+    BAD_IMAGE = 9
 
 
-#: INFO payload layout (24 bytes, little-endian), see docs/protocol.md.
+class ModelState(IntEnum):
+    """What the device runs (INFO v2, byte 24)."""
+    #: No committed model: INFER is refused with NO_MODEL.
+    NONE = 0
+    #: A load is in progress: INFER is refused (and ends the load).
+    LOADING = 1
+    #: A model is ready: INFO's ``model_id`` names it.
+    READY = 2
+
+
+#: INFO payload layout (24 bytes, little-endian), see docs/protocol.md: version 1's
+#: whole payload, and the first 24 bytes of version 2's.
 INFO_STRUCT = struct.Struct("<BBHBBHBBBxIIHH")
+INFO_V1_SIZE = INFO_STRUCT.size
+#: The bytes version 2 adds after :data:`INFO_STRUCT` (24 bytes): state, load
+#: flags, max chunk, topology id, image length, PE, SIMD, requant mode, add bits,
+#: built-in model id.
+INFO_V2_STRUCT = struct.Struct("<BBHIIHBBBxxxI")
 
 
 # -- CRC and framing -----------------------------------------------------------------------
@@ -136,6 +181,18 @@ class CRCAlgorithm(NamedTuple):
 #: the one definition that :func:`crc16` and the gateware's CRC unit both use.
 CRC16 = CRCAlgorithm(crc_width=16, polynomial=0x1021, initial_crc=0xFFFF,
                      reflect_input=False, reflect_output=False, xor_output=0x0000)
+
+#: The image CRC of LOAD_COMMIT, CRC-32 as zlib computes it
+#: (``amaranth.lib.crc.catalog.CRC32_ETHERNET``): :func:`crc32` and the
+#: device's check over the stored image both use it.
+CRC32 = CRCAlgorithm(crc_width=32, polynomial=0x04C11DB7, initial_crc=0xFFFFFFFF,
+                     reflect_input=True, reflect_output=True, xor_output=0xFFFFFFFF)
+
+
+def crc32(data: bytes) -> int:
+    """The :data:`CRC32` of ``data``; ``crc32(b"123456789") == 0xCBF43926``."""
+    return zlib.crc32(bytes(data)) & 0xFFFFFFFF
+
 
 #: The CRC of a frame body followed by its own CRC (MSB first): what a receiver
 #: checks. Zero, because :data:`CRC16` has no reflection and no output XOR.
@@ -376,6 +433,80 @@ class InferResult(NamedTuple):
 
 
 @dataclass(frozen=True)
+class LoadInfo:
+    """What a version-2 device reports of its model memory (INFO bytes 24..47).
+
+    Parameters
+    ----------
+    state : ModelState
+        No model, loading, or ready.
+    loadable : bool
+        The device takes LOAD commands (its code and parameter memories are
+        writable).
+    builtin : bool
+        The bitstream holds a model (block RAM builds), run after every reset.
+    max_chunk : int
+        Most image bytes per LOAD_DATA frame (0 if not loadable).
+    topology_id : int
+        CRC-32 of what the built core fixes (:func:`sst_hw.plan.image.topology_id`);
+        an image for another topology is refused.
+    image_len : int
+        Bytes of the model image the core takes.
+    pe, simd : int
+        The engine's, which lay out the code image.
+    requant : str
+        ``"shift"`` or ``"mult"``: the requantizer's mode.
+    add_bits : int
+        Bits of each requantization constant ``C_r`` in the image.
+    builtin_id : int
+        ``model_id`` of the bitstream's model (0 if none).
+    """
+
+    state: ModelState = ModelState.READY
+    loadable: bool = False
+    builtin: bool = True
+    max_chunk: int = 0
+    topology_id: int = 0
+    image_len: int = 0
+    pe: int = 0
+    simd: int = 0
+    requant: str = "shift"
+    add_bits: int = 0
+    builtin_id: int = 0
+
+    def __post_init__(self):
+        object.__setattr__(self, "state", ModelState(self.state))
+        if self.requant not in ("shift", "mult"):
+            raise ValueError(f"requant must be 'shift' or 'mult', not {self.requant!r}")
+
+    def to_bytes(self) -> bytes:
+        flags = int(self.loadable) | (int(self.builtin) << 1)
+        return INFO_V2_STRUCT.pack(int(self.state), flags, self.max_chunk, self.topology_id,
+                                   self.image_len, self.pe, self.simd,
+                                   int(self.requant == "mult"), self.add_bits, self.builtin_id)
+
+    @classmethod
+    def from_bytes(cls, payload: bytes) -> "LoadInfo":
+        (state, flags, chunk, topo, length, pe, simd, rq, add_bits,
+         builtin_id) = INFO_V2_STRUCT.unpack(bytes(payload))
+        try:
+            return cls(ModelState(state), bool(flags & 1), bool(flags & 2), chunk, topo, length,
+                       pe, simd, "mult" if rq else "shift", add_bits, builtin_id)
+        except ValueError as e:
+            raise ProtocolError(f"bad INFO load fields: {e}") from None
+
+    def describe(self) -> str:
+        what = {ModelState.NONE: "no model", ModelState.LOADING: "loading",
+                ModelState.READY: "ready"}[self.state]
+        if not self.loadable:
+            return f"{what}; models are fixed in the bitstream"
+        builtin = (f", built-in model {self.builtin_id:#010x}" if self.builtin
+                   else ", no built-in model")
+        return (f"{what}; loadable: images of {self.image_len} bytes, topology "
+                f"{self.topology_id:#010x}{builtin}")
+
+
+@dataclass(frozen=True)
 class DeviceInfo:
     """What a device reports to INFO: the core's interface and the link's settings.
 
@@ -401,6 +532,10 @@ class DeviceInfo:
         Idle bit-times after which a partial frame is dropped (0 if unknown).
     version : int
         Protocol version (:data:`PROTOCOL_VERSION`).
+    load : LoadInfo, optional
+        Version 2: the model memory's state and geometry (``None`` for a
+        version-1 device; a fixed-model :class:`LoadInfo` when omitted with
+        version 2).
 
     Notes
     -----
@@ -420,6 +555,7 @@ class DeviceInfo:
     divisor: int = 0
     timeout_bits: int = 0
     version: int = PROTOCOL_VERSION
+    load: LoadInfo | None = None
 
     def __post_init__(self):
         def chk(name, lo, hi):
@@ -437,6 +573,10 @@ class DeviceInfo:
         chk("timeout_bits", 0, TIMEOUT_BITS_RANGE[1])
         chk("version", 0, 0xFF)
         object.__setattr__(self, "input_signed", bool(self.input_signed))
+        if self.version >= 2 and self.load is None:
+            object.__setattr__(self, "load", LoadInfo())
+        if self.version < 2 and self.load is not None:
+            raise ValueError("a version-1 device reports no load fields")
         if self.request_len > MAX_PAYLOAD:
             raise ValueError(f"{self.n_inputs} inputs of {self.input_bytes} bytes need a "
                              f"{self.request_len}-byte payload, more than {MAX_PAYLOAD}")
@@ -508,14 +648,24 @@ class DeviceInfo:
 
     def replace(self, **changes) -> "DeviceInfo":
         """A copy with some fields changed."""
-        d = asdict(self)
+        d = {f: getattr(self, f) for f in self.__dataclass_fields__}
         d.update(changes)
         return DeviceInfo(**d)
+
+    @property
+    def state(self) -> ModelState:
+        """What the device runs (a version-1 device always has its model ready)."""
+        return self.load.state if self.load is not None else ModelState.READY
 
     # -- INFO payload --------------------------------------------------------------------
 
     def to_bytes(self) -> bytes:
-        """The INFO reply payload (:data:`INFO_STRUCT`, 24 bytes)."""
+        """The INFO reply payload: :data:`INFO_STRUCT` (24 bytes), then in version 2
+        :data:`INFO_V2_STRUCT` (24 more)."""
+        tail = self.load.to_bytes() if self.load is not None else b""
+        return self._v1_bytes() + tail
+
+    def _v1_bytes(self) -> bytes:
         return INFO_STRUCT.pack(self.version, int(self.input_signed), self.n_inputs,
                                 self.input_width, self.input_bytes, self.n_classes,
                                 self.logit_width, self.logit_bytes, self.class_bytes,
@@ -530,11 +680,18 @@ class DeviceInfo:
                                 f"not {len(payload)}")
         (version, flags, n_in, a, a_bytes, n_cls, w, w_bytes, c_bytes, mid, clk, div,
          tmo) = INFO_STRUCT.unpack_from(payload)
-        if version != PROTOCOL_VERSION:
+        if version not in SUPPORTED_VERSIONS:
             raise ProtocolError(f"device speaks protocol version {version}, this host "
-                                f"{PROTOCOL_VERSION}")
+                                f"{', '.join(map(str, SUPPORTED_VERSIONS))}")
+        load = None
+        if version >= 2:
+            need = INFO_STRUCT.size + INFO_V2_STRUCT.size
+            if len(payload) < need:
+                raise ProtocolError(f"a version-2 INFO payload must be {need} bytes, not "
+                                    f"{len(payload)}")
+            load = LoadInfo.from_bytes(payload[INFO_STRUCT.size:need])
         try:
-            info = cls(n_in, a, bool(flags & 1), n_cls, w, mid, clk, div, tmo, version)
+            info = cls(n_in, a, bool(flags & 1), n_cls, w, mid, clk, div, tmo, version, load)
         except ValueError as e:
             raise ProtocolError(f"bad INFO payload: {e}") from None
         derived = (info.input_bytes, info.logit_bytes, info.class_bytes)
@@ -632,6 +789,9 @@ class DeviceInfo:
         if self.logit_width < golden_w and logit_bytes_for(self.logit_width) * 8 < golden_w:
             raise ModelMismatch(f"device logits of {self.logit_width} bits cannot hold the "
                                 f"model's {golden_w}-bit logits")
+        if self.state != ModelState.READY:
+            raise ModelMismatch(f"device has no model ready ({self.load.describe()}): load one "
+                                f"with sst-hw load")
         if check_id and self.model_id != want.model_id:
             raise ModelMismatch(f"device model id {self.model_id:#010x} differs from the "
                                 f"model's {want.model_id:#010x} (another model is loaded)")
@@ -641,5 +801,7 @@ class DeviceInfo:
         sign = "signed" if self.input_signed else "unsigned"
         baud = f", {self.baud:.0f} baud" if self.baud else ""
         clk = f", clock {self.clk_hz / 1e6:g} MHz" if self.clk_hz else ""
+        state = f"; {self.load.describe()}" if self.load is not None else ""
         return (f"{self.n_inputs} x {self.input_width}-bit {sign} inputs -> {self.n_classes} "
-                f"logits of {self.logit_width} bits; model id {self.model_id:#010x}{clk}{baud}")
+                f"logits of {self.logit_width} bits; model id {self.model_id:#010x}{clk}{baud}"
+                f"{state}")

@@ -117,10 +117,13 @@ def add_bits_of(layers) -> int:
     return max(2, arith.signed_width(min(vals, default=0), max(vals, default=0)))
 
 
-def layer_param_words(layer, rows: int, add_bits: int, mult_bits: int) -> list:
+def layer_param_words(layer, rows: int, add_bits: int, mult_bits: int,
+                      shift_bits: int = 0) -> list:
     """The requantization table rows of one layer, padded to ``rows``: ``C_r``
     in the low ``add_bits``, ``M_r`` above (none when ``mult_bits`` is 0),
-    both two's complement; padding rows are 0."""
+    both two's complement, and the layer's shift ``S`` above them (unsigned,
+    none when ``shift_bits`` is 0: a loadable core reads it per row); padding
+    rows are 0."""
     cmask, mmask = (1 << add_bits) - 1, (1 << mult_bits) - 1
     words = []
     for r in range(rows):
@@ -129,6 +132,8 @@ def layer_param_words(layer, rows: int, add_bits: int, mult_bits: int) -> list:
             w = int(layer.add[r]) & cmask
             if mult_bits:
                 w |= (int(layer.mult[r]) & mmask) << add_bits
+            if shift_bits:
+                w |= int(layer.shift) << (add_bits + mult_bits)
         words.append(w)
     return words
 
@@ -279,6 +284,9 @@ class NetPlan(PlanFigures):
     layers: tuple
     mem_reg: bool = True
     act_memory: str = "bram"
+    #: The code memory and the requantization table are writable from the
+    #: ``image`` port (models loaded over the link): see :attr:`image_layout`.
+    loadable: bool = False
 
     @property
     def max_row_len(self) -> int:
@@ -322,20 +330,50 @@ class NetPlan(PlanFigures):
         return data.StructLayout({"data": signed(self.out_width), "last": 1})
 
     @property
-    def load_layout(self) -> data.StructLayout | None:
-        """Payload of the ``load`` stream (spram only, else None): one code
-        memory word of :attr:`code_word_bits` bits."""
-        if self.memory != "spram":
+    def image_word_bits(self) -> int:
+        """Bits of the ``image`` port's data: the wider of a code word and a table row."""
+        return max(self.code_word_bits, self.param_word_bits)
+
+    @property
+    def image_signature(self) -> wiring.Signature | None:
+        """The ``image`` port of a loadable core (else None), from the core's side.
+
+        Members
+        -------
+        sel : ``In(1)``
+            0: the code memory, 1: the requantization table.
+        addr : ``In(range(max(code_words, param_rows)))``
+            Word of the selected memory (of its loadable bank).
+        wdata : ``In(image_word_bits)``
+        we : ``In(1)``
+            Write ``wdata`` at ``addr``.
+        re : ``In(1)``
+            Read ``addr``: ``rdata`` shows the word from the next cycle on.
+        rdata : ``Out(image_word_bits)``
+        use_loaded : ``In(1)``
+            Run the loaded bank, not the bitstream's model (block RAM builds;
+            an spram core has only the loaded bank). Change it only while the
+            core is idle.
+
+        Reads and writes are only allowed while the core is idle (between
+        inferences): they share the memories' ports with inference.
+        """
+        if not self.loadable:
             return None
-        return data.StructLayout({"data": unsigned(self.code_word_bits)})
+        depth = max(2, self.code_words, self.param_rows)
+        return wiring.Signature({
+            "sel": wiring.In(1), "addr": wiring.In(range(depth)),
+            "wdata": wiring.In(self.image_word_bits), "we": wiring.In(1), "re": wiring.In(1),
+            "rdata": wiring.Out(self.image_word_bits), "use_loaded": wiring.In(1)})
 
     @property
     def signature(self) -> wiring.Signature:
-        """The core's interface: streams ``i``, ``o`` and, in spram mode, ``load``."""
+        """The core's interface: streams ``i``, ``o`` and, when loadable, the
+        ``image`` port."""
         members = {"i": wiring.In(stream.Signature(self.in_layout)),
                    "o": wiring.Out(stream.Signature(self.out_layout))}
-        if self.load_layout is not None:
-            members["load"] = wiring.In(stream.Signature(self.load_layout))
+        if self.loadable:
+            members["image"] = wiring.In(self.image_signature)
         return wiring.Signature(members)
 
     @property
@@ -353,6 +391,7 @@ class NetPlan(PlanFigures):
             "select_reg": e.select_reg, "tree_stage_levels": e.tree_stage_levels,
             "mem_reg": self.mem_reg, "engine_latency": self.engine_latency,
             **({"act_memory": self.act_memory} if self.act_memory != "bram" else {}),
+            **({"loadable": True} if self.loadable else {}),
         }
 
     # -- code memory -------------------------------------------------------------------
@@ -402,22 +441,40 @@ class NetPlan(PlanFigures):
     @property
     def add_bits(self) -> int:
         """Bits of ``C_r`` in the table: the fewest signed bits holding every
-        ``C_r`` of the hidden layers (at least 2)."""
+        ``C_r`` of the hidden layers (at least 2); in a loadable core, every
+        ``C_r`` the arithmetic contract allows (``arith.add_range(W)``), so
+        that any model of the same topology fits."""
+        if self.loadable:
+            return arith.signed_width(*arith.add_range(self.acc_width))
         return add_bits_of(self.network.layers[:-1])
+
+    @property
+    def shift_bits(self) -> int:
+        """Bits of the shift ``S`` in each table row: 6 (0..SHIFT_MAX) in a loadable
+        core, which takes a retrained model's shifts with its codes; else 0 (the
+        shifts are constants of the hardware)."""
+        return arith.SHIFT_MAX.bit_length() if self.loadable else 0
 
     @property
     def param_rows(self) -> int:
         return sum(lp.groups * self.pe for lp in self.hidden)
 
     @property
+    def param_rows_pow2(self) -> int:
+        """:attr:`param_rows` rounded up to a power of two: one bank of a
+        loadable block RAM table (the bank is the row number's top bit)."""
+        return 1 << max(1, (self.param_rows - 1).bit_length())
+
+    @property
     def param_word_bits(self) -> int:
-        return self.add_bits + self.mult_bits
+        return self.add_bits + self.mult_bits + self.shift_bits
 
     def param_image(self) -> list:
         """The requantization table, one Python int per row (see the module doc)."""
         words = []
         for lp, layer in zip(self.hidden, self.network.layers):
-            words += layer_param_words(layer, lp.groups * self.pe, self.add_bits, self.mult_bits)
+            words += layer_param_words(layer, lp.groups * self.pe, self.add_bits, self.mult_bits,
+                                       self.shift_bits)
         return words
 
     # -- activation buffer ---------------------------------------------------------------------
@@ -521,13 +578,16 @@ class NetPlan(PlanFigures):
         fam = device.family
         code_bram = 0
         spram = 0
+        # A loadable block RAM build keeps the bitstream's model beside the loaded one.
+        banks = 2 if self.loadable and self.memory == "bram" else 1
         if self.memory == "bram":
-            code_bram = block_count(self.code_word_bits, self.code_words, fam)
+            code_bram = block_count(self.code_word_bits, banks * self.code_words, fam)
         else:
             spram = spram_blocks(self.code_word_bits, self.code_words)
         act_bram = (0 if self.act_memory == "logic"
                     else block_count(self.act_word_bits, self.act_words, fam))
-        par_bram = block_count(self.param_word_bits, self.param_rows, fam)
+        par_bram = block_count(self.param_word_bits, banks * self.param_rows_pow2
+                               if banks == 2 else self.param_rows, fam)
         bram = code_bram + act_bram + par_bram
         return {
             "device": device.name,
@@ -614,7 +674,7 @@ def spram_blocks(width: int, depth: int) -> int:
 def plan_network(network: Network, *, pe: int = 4, simd: int = 2, memory: str = "bram",
                  requant: str = "auto", rom: str = "auto", select_reg: bool = False,
                  tree_stage_levels: int = 1, mem_reg: bool = True,
-                 act_memory: str = "bram") -> NetPlan:
+                 act_memory: str = "bram", loadable: bool = False) -> NetPlan:
     """Check ``network`` against the core's parameters and lay it out.
 
     Takes the parameters of :class:`~sst_hw.core.network.SSTNetwork` (the
@@ -629,7 +689,8 @@ def plan_network(network: Network, *, pe: int = 4, simd: int = 2, memory: str = 
         Engine processing elements and subvectors per beat.
     memory : str
         ``"bram"`` (code memory initialised from the model) or ``"spram"``
-        (loaded through the core's ``load`` stream after reset).
+        (which the bitstream cannot initialise: the core is loadable, and
+        takes its model through the ``image`` port).
     requant : str
         ``"shift"`` (multiplier-free; every hidden ``M_r`` must be 1),
         ``"mult"`` (16-bit multiplier) or ``"auto"`` (shift when the model
@@ -644,12 +705,20 @@ def plan_network(network: Network, *, pe: int = 4, simd: int = 2, memory: str = 
         much wider than deep (``SIMD*N*A`` bits, a few words) wastes most of
         its block RAMs; in logic it costs a flip-flop per bit. ``logic`` is
         refused above :data:`ACT_LOGIC_MAX_BITS` bits or 64 words.
+    loadable : bool
+        Make the code memory and the requantization table writable through
+        the core's ``image`` port, so that a model of the same topology
+        (:func:`sst_hw.plan.image.topology_id`) can replace the built one.
+        The table then holds each row's shift and the widest ``C_r`` the
+        arithmetic allows; a block RAM build keeps the bitstream's model in a
+        second bank. ``memory="spram"`` is always loadable.
     """
     if not isinstance(network, Network):
         raise TypeError(f"network must be a Network, not {type(network).__name__}")
     check_choice("memory", memory, MEMORIES)
     check_choice("requant", requant, REQUANT_MODES)
     mem_reg = check_bool("mem_reg", mem_reg)
+    loadable = check_bool("loadable", loadable) or memory == "spram"
     layers = network.layers
     cb = layers[0].codebook
     act_width, act_signed = engine_act_format(network.input_formats())
@@ -664,7 +733,8 @@ def plan_network(network: Network, *, pe: int = 4, simd: int = 2, memory: str = 
                              f"uses {cb.describe_short()}, layer {i} {layer.codebook.describe_short()}")
     hidden_shift = all(l.shift_mode for l in layers[:-1])
     if requant == "auto":
-        requant = "shift" if hidden_shift else "mult"
+        # A loadable core multiplies: the next model may need M_r != 1.
+        requant = "shift" if hidden_shift and not loadable else "mult"
     elif requant == "shift" and not hidden_shift:
         i, l = next((i, l) for i, l in enumerate(layers[:-1]) if not l.shift_mode)
         r = int(np.flatnonzero(l.mult != 1)[0])
@@ -686,7 +756,8 @@ def plan_network(network: Network, *, pe: int = 4, simd: int = 2, memory: str = 
         if i != last:
             param_base += G * pe
     check_choice("act_memory", act_memory, ACT_MEMORIES)
-    plan = NetPlan(network, memory, requant, engine, tuple(plans), mem_reg, act_memory)
+    plan = NetPlan(network, memory, requant, engine, tuple(plans), mem_reg, act_memory,
+                   loadable)
     if act_memory == "logic" and not plan.act_in_logic_ok:
         raise ValueError(f"--act-memory logic takes at most {ACT_LOGIC_MAX_BITS} bits in at "
                          f"most 64 words; this activation buffer is {plan.act_words} x "
