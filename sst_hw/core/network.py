@@ -15,7 +15,8 @@ instantiates and connects:
   <sst_hw.plan.network.NetPlan.code_image>`), read in order; in block RAM
   initialised from the model (``memory="bram"``) or in the UP5K's SPRAM
   (``memory="spram"``), which the bitstream cannot initialise: the core then
-  has a ``load`` stream that takes the code words, in order, after reset.
+  is loadable, with an ``image`` port that writes the code words and the
+  requantization table (also in block RAM with ``loadable=True``).
 * **Activation buffer** (:class:`~sst_hw.core.act_buffer.ActivationBuffer`):
   one memory of two banks (ping-pong), words of ``SIMD*N*A`` bits = one
   engine beat of activations, written one activation per cycle (write
@@ -74,8 +75,8 @@ class SSTNetwork(CheckedComponent):
         Engine processing elements (rows in flight) and subvectors per beat.
     memory : str
         ``"bram"``: codes in block RAM, initialised from the model.
-        ``"spram"``: codes in SB_SPRAM256KA (iCE40 UP5K), loaded after reset
-        through the ``load`` stream.
+        ``"spram"``: codes in SB_SPRAM256KA (iCE40 UP5K), written through the
+        ``image`` port.
     requant : str
         ``"auto"`` (shift mode when every hidden ``M_r`` is 1), ``"shift"``
         (no multiplier) or ``"mult"`` (16-bit multiplier).
@@ -99,10 +100,11 @@ class SSTNetwork(CheckedComponent):
     o : ``Out(stream.Signature(StructLayout({"data": signed(Wo), "last": 1})))``
         The logits in order (sign-extended accumulators), then the arg-max
         class index (lowest index on ties) with ``last``.
-    load : ``In(stream.Signature(StructLayout({"data": unsigned(PE*SIMD*B)})))``
-        Only with ``memory="spram"``: the code memory words, in order,
-        accepted after reset until all ``plan.code_words`` have arrived;
-        inference starts after that.
+    image : ``Out(plan.image_signature)``
+        Only when ``plan.loadable`` (always with ``memory="spram"``): the port
+        that writes and reads back the model image, word by word, between
+        inferences (:attr:`NetPlan.image_signature
+        <sst_hw.plan.network.NetPlan.image_signature>`).
     """
 
     @classmethod
@@ -146,8 +148,6 @@ class SSTNetwork(CheckedComponent):
 
         # Data: input -> buffer -> sequencer -> engine -> serialiser -> o.
         wiring.connect(m, wiring.flipped(self.i), act.i)
-        if self.memory == "spram":
-            wiring.connect(m, wiring.flipped(self.load), code.load)
         wiring.connect(m, seq.code, code.read)
         wiring.connect(m, seq.act, act.read)
         wiring.connect(m, seq.o, eng.i)
@@ -171,7 +171,9 @@ class SSTNetwork(CheckedComponent):
             rq = Requantizer(acc_width=plan.acc_width, table=plan.param_image(),
                              add_bits=plan.add_bits, shift_mode=plan.requant == "shift",
                              layers=[(lp.shift, lp.lo, lp.hi) for lp in plan.hidden],
-                             out_shape=act.act_shape, tag_width=ser.tag_layout.size)
+                             out_shape=act.act_shape, tag_width=ser.tag_layout.size,
+                             shift_bits=plan.shift_bits, writable=plan.loadable,
+                             banks=2 if plan.loadable and plan.memory == "bram" else 1)
             m.submodules.requant = rq
             out_tag = Signal(ser.tag_layout, name="rq_out_tag")
             m.d.comb += [
@@ -182,4 +184,25 @@ class SSTNetwork(CheckedComponent):
                 act.w_lane.eq(out_tag.lane), act.w_data.eq(rq.y),
                 seq.next.eq(rq.o_valid & out_tag.final),
             ]
+        if plan.loadable:
+            self._image_port(m, code, rq if len(plan.layers) > 1 else None)
         return m
+
+    def _image_port(self, m, code, rq):
+        """The ``image`` port onto the loadable banks of the code memory
+        (``sel`` 0) and the requantization table (``sel`` 1)."""
+        img = self.image
+        code_sel = img.sel == 0
+        m.d.comb += [code.img_addr.eq(img.addr), code.img_wdata.eq(img.wdata),
+                     code.img_we.eq(img.we & code_sel), code.img_re.eq(img.re & code_sel),
+                     code.use_loaded.eq(img.use_loaded)]
+        read_sel = Signal(name="image_read_sel")     # which memory the last read was of
+        with m.If(img.re):
+            m.d.sync += read_sel.eq(img.sel)
+        m.d.comb += img.rdata.eq(code.read.data)
+        if rq is not None:
+            m.d.comb += [rq.img_addr.eq(img.addr), rq.img_wdata.eq(img.wdata),
+                         rq.img_we.eq(img.we & ~code_sel), rq.img_re.eq(img.re & ~code_sel),
+                         rq.use_loaded.eq(img.use_loaded)]
+            with m.If(read_sel):
+                m.d.comb += img.rdata.eq(rq.img_rdata)

@@ -8,7 +8,7 @@ read from a table indexed by a global row number and ``S_l``, ``lo_l``,
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, Module, Mux, Shape, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Shape, Signal, signed, unsigned
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -53,6 +53,17 @@ class Requantizer(CheckedComponent):
         Shape of ``y`` (holds every ``lo..hi``).
     tag_width : int
         Bits of ``tag``.
+    shift_bits : int
+        0: each layer's shift is the constant in ``layers``. Otherwise (a
+        loadable core) each table row holds its shift ``S`` in its top
+        ``shift_bits`` bits, and the shifter is a barrel shifter.
+    banks : int
+        1, or 2 for a loadable block RAM table: the bitstream's rows in bank 0
+        (``table``), the loaded ones in bank 1; ``use_loaded`` picks the bank.
+        Each bank is padded to a power of two rows.
+    writable : bool
+        Give the table the ``img_*`` port (a loadable core; an spram build's
+        single bank starts as zeros).
 
     Members
     -------
@@ -64,13 +75,17 @@ class Requantizer(CheckedComponent):
     o_valid : ``Out(1)``
     y : ``Out(out_shape)``
     o_tag : ``Out(tag_width)``
+    img_addr, img_wdata, img_we, img_re, use_loaded : ``In``; ``img_rdata`` : ``Out``
+        Only when ``writable``: the loadable bank's port (the link's, while
+        the core is idle), read latency 1.
     """
 
     latency = REQUANT_LATENCY
 
     @classmethod
     def check(cls, *, acc_width: int, table, add_bits: int, shift_mode: bool, layers,
-              out_shape, tag_width: int = 1) -> dict:
+              out_shape, tag_width: int = 1, shift_bits: int = 0, banks: int = 1,
+              writable: bool = False) -> dict:
         acc_width = check_int("acc_width", acc_width, 2, MAX_ACC_WIDTH)
         table = [int(w) for w in table]
         if not table:
@@ -88,10 +103,12 @@ class Requantizer(CheckedComponent):
         return {"acc_width": acc_width, "table": table, "add_bits": add_bits,
                 "shift_mode": shift_mode, "mult_bits": 0 if shift_mode else MULT_BITS,
                 "layers": layers, "out_shape": Shape.cast(out_shape),
-                "tag_width": check_int("tag_width", tag_width)}
+                "tag_width": check_int("tag_width", tag_width),
+                "shift_bits": check_int("shift_bits", shift_bits, 0, 7),
+                "banks": check_int("banks", banks, 1, 2), "writable": bool(writable)}
 
     def __init__(self, **kwargs):   # the arguments of check(), already checked
-        super().__init__({
+        members = {
             "valid": In(1),
             "acc": In(signed(self.acc_width)),
             "row": In(range(len(self.table))),
@@ -100,7 +117,23 @@ class Requantizer(CheckedComponent):
             "o_valid": Out(1),
             "y": Out(self.out_shape),
             "o_tag": Out(self.tag_width),
-        })
+        }
+        if self.writable:
+            members.update({"img_addr": In(range(len(self.table))),
+                            "img_wdata": In(self.word_bits), "img_we": In(1), "img_re": In(1),
+                            "use_loaded": In(1), "img_rdata": Out(self.word_bits)})
+        super().__init__(members)
+
+    @property
+    def word_bits(self) -> int:
+        """Bits of a table row: ``C``, ``M`` (unless shift mode), ``S`` (if per row)."""
+        return self.add_bits + self.mult_bits + self.shift_bits
+
+    @property
+    def bank_rows(self) -> int:
+        """Rows of one bank: the table's, a power of two when there are two banks."""
+        rows = len(self.table)
+        return 1 << max(1, (rows - 1).bit_length()) if self.banks == 2 else rows
 
     @property
     def sum_width(self) -> int:
@@ -110,11 +143,8 @@ class Requantizer(CheckedComponent):
 
     def elaborate(self, platform):
         m = Module()
-        W, cb, mb = self.acc_width, self.add_bits, self.mult_bits
-        m.submodules.table = table = Memory(shape=unsigned(cb + mb), depth=len(self.table),
-                                            init=self.table)
-        rd = table.read_port(domain="sync")
-        m.d.comb += rd.addr.eq(self.row)
+        W, cb, mb, sb = self.acc_width, self.add_bits, self.mult_bits, self.shift_bits
+        rd = self._table(m)
 
         # Cycle 0 -> 1: table read; acc and the side band registered alongside.
         acc1 = Signal(signed(W), name="acc1", reset_less=True)
@@ -126,6 +156,9 @@ class Requantizer(CheckedComponent):
         # Cycle 1 -> 2: the table word registered (off the block RAM's clock-to-out,
         # which would otherwise precede the multiplier), acc alongside.
         add1 = Signal(signed(cb), name="add1", reset_less=True)
+        shift1 = Signal(max(sb, 1), name="shift1", reset_less=True)
+        if sb:
+            m.d.sync += shift1.eq(rd.data[cb + mb:cb + mb + sb])
         acc1b = Signal(signed(W), name="acc1b", reset_less=True)
         v1b, layer1b, tag1b = Signal(name="v1b"), Signal.like(self.layer, name="layer1b"), \
             Signal(self.tag_width, name="tag1b")
@@ -145,11 +178,63 @@ class Requantizer(CheckedComponent):
         else:
             m.d.sync += prod2.eq(acc1b)
         m.d.sync += [add2.eq(add1), v2.eq(v1b), layer2.eq(layer1b), tag2.eq(tag1b)]
+        shift2 = Signal.like(shift1, name="shift2", reset_less=True)
+        m.d.sync += shift2.eq(shift1)
 
         # Cycle 3 -> 4: add, shift, clamp (per layer constants).
         total = Signal(signed(self.sum_width), name="total")
         m.d.comb += total.eq(prod2 + add2)
         y3 = Signal(self.out_shape, name="y3", reset_less=True)
+        if sb:
+            self._clamp_variable(m, total, shift2, layer2, y3)
+        else:
+            self._clamp_constant(m, total, layer2, y3)
+        v3, tag3 = Signal(name="v3"), Signal(self.tag_width, name="tag3")
+        m.d.sync += [v3.eq(v2), tag3.eq(tag2)]
+        m.d.comb += [self.o_valid.eq(v3), self.y.eq(y3), self.o_tag.eq(tag3)]
+        return m
+
+    def _table(self, m):
+        """The table's memory and its read port (addressed by ``row``, or by the
+        link's ``img_addr`` while it reads or writes)."""
+        rows, wb = len(self.table), self.word_bits
+        if not self.writable:
+            mem = Memory(shape=unsigned(wb), depth=rows, init=self.table)
+            m.submodules.table = mem
+            rd = mem.read_port(domain="sync")
+            m.d.comb += rd.addr.eq(self.row)
+            return rd
+        bank = self.bank_rows
+        init = (self.table + [0] * (bank - rows) + [0] * bank if self.banks == 2
+                else [0] * rows)
+        m.submodules.table = mem = Memory(shape=unsigned(wb), depth=len(init), init=init)
+        rd, wr = mem.read_port(domain="sync"), mem.write_port()
+        if self.banks == 2:
+            rbits = (bank - 1).bit_length()
+            run_addr = Cat(self.row[:rbits], self.use_loaded)
+            img_addr = Cat(self.img_addr[:rbits], Const(1, 1))
+        else:
+            run_addr, img_addr = self.row, self.img_addr
+        m.d.comb += [rd.addr.eq(Mux(self.img_re | self.img_we, img_addr, run_addr)),
+                     wr.addr.eq(img_addr), wr.data.eq(self.img_wdata), wr.en.eq(self.img_we),
+                     self.img_rdata.eq(rd.data)]
+        return rd
+
+    def _clamp_variable(self, m, total, shift, layer, y3):
+        """``y3 = clamp(total >> shift, lo, hi)``: the shift from the row, the
+        bounds the layer's."""
+        shifted = Signal(signed(self.sum_width), name="shr")
+        m.d.comb += shifted.eq(total >> shift)
+        lo = Signal(self.out_shape, name="clamp_lo")
+        hi = Signal(self.out_shape, name="clamp_hi")
+        with m.Switch(layer):
+            for i, (_, l, h) in enumerate(self.layers):
+                with m.Case(i):
+                    m.d.comb += [lo.eq(l), hi.eq(h)]
+        m.d.sync += y3.eq(Mux(shifted < lo, lo, Mux(shifted > hi, hi, shifted)))
+
+    def _clamp_constant(self, m, total, layer2, y3):
+        """``y3 = clamp(total >> S_l, lo_l, hi_l)`` with the layer's constants."""
         distinct = sorted(set(self.layers))
         cand = []
         for s, lo, hi in distinct:
@@ -169,7 +254,3 @@ class Requantizer(CheckedComponent):
                 for i, spec in enumerate(self.layers):
                     with m.Case(i):
                         m.d.sync += y3.eq(cand[distinct.index(spec)])
-        v3, tag3 = Signal(name="v3"), Signal(self.tag_width, name="tag3")
-        m.d.sync += [v3.eq(v2), tag3.eq(tag2)]
-        m.d.comb += [self.o_valid.eq(v3), self.y.eq(y3), self.o_tag.eq(tag3)]
-        return m

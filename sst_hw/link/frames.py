@@ -11,20 +11,29 @@ feature per beat, ``o`` gives the logits in order, then the class index.
 from __future__ import annotations
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Shape, Signal
-from amaranth.lib import crc, data, stream
+from amaranth.lib import crc, data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from sst_hw.link.loader import ImageLoader
 from sst_hw.link.wire import (
     CMD_ERROR,
     CMD_INFER,
     CMD_INFO,
+    CMD_LOAD_BEGIN,
+    CMD_LOAD_COMMIT,
+    CMD_LOAD_DATA,
     CRC16,
     ERROR_PAYLOAD_LEN,
     INFO_STRUCT,
+    LOAD_BEGIN_STRUCT,
+    LOAD_COMMIT_STRUCT,
+    LOAD_OFFSET_LEN,
+    MAX_CHUNK,
     REPLY_BIT,
     SYNC,
     DeviceInfo,
-    ErrorCode)
+    ErrorCode,
+    ModelState)
 from sst_hw.rtl._util import CheckedComponent, check_int
 
 __all__ = ["FrameProtocol", "CRC_PARAMETERS", "payload_fields"]
@@ -102,6 +111,11 @@ class FrameProtocol(CheckedComponent):
         parser counts ``n_classes + 1`` beats).
     timeout_cycles : int
         Idle clock cycles that end a partial frame (> 0).
+    plan : NetPlan, optional
+        A loadable core's plan: the protocol then takes LOAD_BEGIN, LOAD_DATA
+        and LOAD_COMMIT (an :class:`~sst_hw.link.loader.ImageLoader` drives
+        the ``image`` port), refuses INFER unless a model is ready, and INFO
+        reports the state and the running ``model_id``.
 
     Members
     -------
@@ -119,10 +133,13 @@ class FrameProtocol(CheckedComponent):
         A frame is being received, computed or answered.
     error : ``Out(1)``
         One-cycle pulse when an error reply starts.
+    image : ``In(plan.image_signature)``
+        Only with a loadable ``plan``: to the core's ``image`` port.
     """
 
     @classmethod
-    def check(cls, info: DeviceInfo, in_shape, out_shape, *, timeout_cycles: int) -> dict:
+    def check(cls, info: DeviceInfo, in_shape, out_shape, *, timeout_cycles: int,
+              plan=None) -> dict:
         """The checked attributes, before any component exists (see
         :class:`~sst_hw.rtl._util.CheckedComponent`)."""
         if not isinstance(info, DeviceInfo):
@@ -137,12 +154,20 @@ class FrameProtocol(CheckedComponent):
         if out_w > 8 * info.logit_bytes:
             raise ValueError(f"core output of {out_w} bits does not fit {info.logit_bytes} "
                              f"logit bytes")
+        loader = None
+        if plan is not None and getattr(plan, "loadable", False):
+            loader = ImageLoader(plan)
+            if info.load is None or not info.load.loadable:
+                raise ValueError("a loadable core needs an info with loadable load fields "
+                                 "(LoadInfo.from_plan)")
         return {"info": info, "timeout_cycles": check_int("timeout_cycles", timeout_cycles),
+                "loader": loader,
                 "in_data": in_data, "in_last": in_last, "out_data": out_data,
                 "out_last": out_last, "_out_w": out_w}
 
-    def __init__(self, info: DeviceInfo, in_shape, out_shape, *, timeout_cycles: int):
-        super().__init__({
+    def __init__(self, info: DeviceInfo, in_shape, out_shape, *, timeout_cycles: int,
+                 plan=None):
+        members = {
             "rx": In(stream.Signature(8)),
             "rx_error": In(1),
             "tx": Out(stream.Signature(8)),
@@ -150,7 +175,10 @@ class FrameProtocol(CheckedComponent):
             "core_o": In(stream.Signature(out_shape)),
             "busy": Out(1),
             "error": Out(1),
-        })
+        }
+        if self.loader is not None:
+            members["image"] = In(self.loader.plan.image_signature)
+        super().__init__(members)
 
     def elaborate(self, platform):
         m = Module()
@@ -177,6 +205,8 @@ class FrameProtocol(CheckedComponent):
 
         # -- frame being received --------------------------------------------------------
         cmd = Signal(8)
+        load_frame = Signal()           # a LOAD command: its payload goes to the loader
+        no_model = Signal()             # an INFER while no model is ready
         len_lo = Signal(8)
         feed = Signal()                 # the payload goes to the core
         pend_err = Signal(3)            # error decided from the header (length, command)
@@ -200,23 +230,39 @@ class FrameProtocol(CheckedComponent):
             m.d.sync += [feat_valid.eq(0), feat_count.eq(feat_count + 1)]
 
         # -- reply -----------------------------------------------------------------------------
-        KIND_INFO, KIND_INFER, KIND_ERROR = 0, 1, 2
+        # ACK: an empty reply to a LOAD command, its command with the reply bit.
+        KIND_INFO, KIND_INFER, KIND_ERROR, KIND_ACK = 0, 1, 2, 3
         kind = Signal(2)
-        err_code = Signal(3)
-        reply_lens = {KIND_INFO: INFO_STRUCT.size, KIND_INFER: info.reply_len,
-                      KIND_ERROR: ERROR_PAYLOAD_LEN}
+        err_code = Signal(4)
+        info_bytes = info.to_bytes()
+        reply_lens = {KIND_INFO: len(info_bytes), KIND_INFER: info.reply_len,
+                      KIND_ERROR: ERROR_PAYLOAD_LEN, KIND_ACK: 0}
         reply_cmds = {KIND_INFO: CMD_INFO | REPLY_BIT, KIND_INFER: CMD_INFER | REPLY_BIT,
-                      KIND_ERROR: CMD_ERROR}
+                      KIND_ERROR: CMD_ERROR, KIND_ACK: cmd | REPLY_BIT}
         reply_len = Signal(16)
         reply_cmd = Signal(8)
         with m.Switch(kind):
             for k in reply_lens:
                 with m.Case(k):
                     m.d.comb += [reply_len.eq(reply_lens[k]), reply_cmd.eq(reply_cmds[k])]
-        # INFO bytes by bytes-left count: byte i of the payload is sent when left == 24 - i.
-        info_bytes = info.to_bytes()
-        info_rom = Array(Const(info_bytes[len(info_bytes) - k] if k else 0, 8)
-                         for k in range(32))
+        # INFO bytes by bytes-left count: byte i of the payload is sent when left == len - i.
+        # A loadable device's state and running model id are live, not constants.
+        rom_size = 1 << (len(info_bytes)).bit_length()
+        info_rom = Array(Const(info_bytes[len(info_bytes) - k] if 0 < k <= len(info_bytes)
+                               else 0, 8) for k in range(rom_size))
+        info_byte = Signal(8)
+        m.d.comb += info_byte.eq(info_rom[left[:rom_size.bit_length() - 1]])
+        ld = self.loader
+        if ld is not None:
+            m.submodules.loader = ld
+            wiring.connect(m, ld.image, wiring.flipped(self.image))
+            m.d.comb += [ld.fail.eq(self.error), ld.cmd.eq(cmd)]
+            with m.Switch(left):
+                for i in range(4):      # model_id: bytes 12..15
+                    with m.Case(len(info_bytes) - 12 - i):
+                        m.d.comb += info_byte.eq(ld.model_id.word_select(i, 8))
+                with m.Case(len(info_bytes) - INFO_STRUCT.size):     # state: byte 24
+                    m.d.comb += info_byte.eq(ld.state)
         beat = Signal(range(n_cls + 2))     # core output beats taken
         beat_byte = Signal(range(max(lb, cb, 2)))
 
@@ -254,7 +300,8 @@ class FrameProtocol(CheckedComponent):
                 m.d.comb += [rx.ready.eq(1), self.busy.eq(0)]
                 m.d.comb += crc_start.eq(1)
                 m.d.sync += [feed.eq(0), pend_err.eq(0), rx_bad.eq(0), cmd.eq(0),
-                             feat_count.eq(0), feat_byte.eq(0)]
+                             feat_count.eq(0), feat_byte.eq(0), load_frame.eq(0),
+                             no_model.eq(0)]
                 with m.If(rx_take & (byte == SYNC)):
                     m.next = "CMD"
 
@@ -282,13 +329,32 @@ class FrameProtocol(CheckedComponent):
                 with m.Elif(rx_take):
                     m.d.sync += left.eq(length)
                     with m.If(cmd == CMD_INFER):
-                        with m.If(length == info.request_len):
-                            m.d.sync += feed.eq(1)
-                        with m.Else():
+                        with m.If(length != info.request_len):
                             m.d.sync += pend_err.eq(ErrorCode.BAD_LENGTH)
+                        if ld is None:
+                            with m.Elif(1):
+                                m.d.sync += feed.eq(1)
+                        else:
+                            # Without a ready model the features never reach the core.
+                            with m.Elif(ld.state == ModelState.READY):
+                                m.d.sync += feed.eq(1)
+                            with m.Else():
+                                m.d.sync += no_model.eq(1)
                     with m.Elif(cmd == CMD_INFO):
                         with m.If(length != 0):
                             m.d.sync += pend_err.eq(ErrorCode.BAD_LENGTH)
+                    if ld is not None:
+                        lens = ((CMD_LOAD_BEGIN, LOAD_BEGIN_STRUCT.size, LOAD_BEGIN_STRUCT.size),
+                                (CMD_LOAD_DATA, LOAD_OFFSET_LEN + 1, LOAD_OFFSET_LEN + MAX_CHUNK),
+                                (CMD_LOAD_COMMIT, LOAD_COMMIT_STRUCT.size,
+                                 LOAD_COMMIT_STRUCT.size))
+                        for c, lo, hi in lens:
+                            with m.Elif(cmd == c):
+                                with m.If((length < lo) | (length > hi)):
+                                    m.d.sync += pend_err.eq(ErrorCode.BAD_LENGTH)
+                                with m.Else():
+                                    m.d.sync += load_frame.eq(1)
+                                    m.d.comb += ld.begin.eq(1)
                     with m.Else():
                         m.d.sync += pend_err.eq(ErrorCode.UNKNOWN_COMMAND)
                     with m.If(length == 0):
@@ -302,6 +368,8 @@ class FrameProtocol(CheckedComponent):
                     on_timeout(m)
                 with m.Elif(rx_take):
                     m.d.sync += left.eq(left - 1)
+                    if ld is not None:
+                        m.d.comb += [ld.byte.eq(byte), ld.byte_valid.eq(load_frame)]
                     with m.If(feed):
                         m.d.sync += feat.eq(Cat(feat[8:], byte) if nb_in > 1 else byte)
                         with m.If(feat_byte == nb_in - 1):
@@ -330,12 +398,29 @@ class FrameProtocol(CheckedComponent):
                 with m.Elif(pend_err != 0):
                     send(m, KIND_ERROR, pend_err)
                     m.next = "REPLY_SYNC"
+                with m.Elif(no_model):
+                    send(m, KIND_ERROR, ErrorCode.NO_MODEL)
+                    m.next = "REPLY_SYNC"
+                with m.Elif(load_frame):
+                    m.next = "LOAD_EXEC"
                 with m.Elif(feed):
                     send(m, KIND_INFER)
                     m.next = "REPLY_SYNC"
                 with m.Else():
                     send(m, KIND_INFO)
                     m.next = "REPLY_SYNC"
+
+            with m.State("LOAD_EXEC"):
+                # The loader carries out the command (a commit reads the image back).
+                m.d.comb += rx.ready.eq(1)
+                if ld is not None:
+                    m.d.comb += ld.execute.eq(1)      # held until done
+                    with m.If(ld.done):
+                        with m.If(ld.err != 0):
+                            send(m, KIND_ERROR, ld.err)
+                        with m.Else():
+                            send(m, KIND_ACK)
+                        m.next = "REPLY_SYNC"
 
             with m.State("PAD"):
                 # Complete the core's input with zeros, then drop its result.
@@ -370,7 +455,14 @@ class FrameProtocol(CheckedComponent):
                     m.next = "REPLY_CMD"
             tx_state("REPLY_CMD", reply_cmd, "REPLY_LEN0")
             tx_state("REPLY_LEN0", reply_len[:8], "REPLY_LEN1")
-            tx_state("REPLY_LEN1", reply_len[8:], "REPLY_PAY")
+            with m.State("REPLY_LEN1"):
+                m.d.comb += [rx.ready.eq(1), tx.valid.eq(1), tx.payload.eq(reply_len[8:])]
+                with m.If(tx.ready):
+                    m.d.comb += crc_step.eq(1)
+                    # An empty reply (ACK) goes straight to its CRC.
+                    m.next = "REPLY_PAY"
+                    with m.If(reply_len == 0):
+                        m.next = "REPLY_CRC0"
 
             with m.State("REPLY_PAY"):
                 m.d.comb += rx.ready.eq(1)
@@ -392,7 +484,7 @@ class FrameProtocol(CheckedComponent):
                     with m.Case(KIND_ERROR):
                         m.d.comb += [tx.valid.eq(1), tx.payload.eq(Mux(left == 2, err_code, cmd))]
                     with m.Default():
-                        m.d.comb += [tx.valid.eq(1), tx.payload.eq(info_rom[left[:5]])]
+                        m.d.comb += [tx.valid.eq(1), tx.payload.eq(info_byte)]
                 with m.If(tx_take):
                     m.d.comb += crc_step.eq(1)
                     m.d.sync += left.eq(left - 1)

@@ -13,7 +13,7 @@ from amaranth.lib.wiring import In, Out
 
 from sst_hw.link.frames import FrameProtocol, payload_fields
 from sst_hw.link.uart import MAX_DIVISOR, MIN_DIVISOR, UARTRx, UARTTx
-from sst_hw.link.wire import DEFAULT_TIMEOUT_BITS, TIMEOUT_BITS_RANGE, DeviceInfo
+from sst_hw.link.wire import DEFAULT_TIMEOUT_BITS, TIMEOUT_BITS_RANGE, DeviceInfo, LoadInfo
 from sst_hw.rtl._util import CheckedComponent, check_int
 
 __all__ = ["InferenceTop", "core_info", "stream_payload_shape"]
@@ -32,12 +32,19 @@ def core_info(network, core, **kwargs) -> DeviceInfo:
     shape = stream_payload_shape(core, "o")
     name, _ = payload_fields(shape)
     width = (shape if name is None else shape[name].shape)
-    return DeviceInfo.from_network(network, logit_width=Shape.cast(width).width, **kwargs)
+    info = DeviceInfo.from_network(network, logit_width=Shape.cast(width).width, **kwargs)
+    plan = getattr(core, "plan", None)
+    if getattr(plan, "loadable", False):
+        load = LoadInfo.from_plan(plan)
+        # After reset an spram device has no model: INFO then reports id 0.
+        info = info.replace(load=load, model_id=load.builtin_id)
+    return info
 
 
 class InferenceTop(CheckedComponent):
     """The board-independent top level: ``rx`` -> UARTRx -> FrameProtocol -> core
-    -> FrameProtocol -> UARTTx -> ``tx``.
+    -> FrameProtocol -> UARTTx -> ``tx``; a loadable core's ``image`` port is
+    driven by the protocol's model loader (protocol version 2).
 
     Parameters
     ----------
@@ -81,11 +88,14 @@ class InferenceTop(CheckedComponent):
             if name not in members:
                 raise TypeError(f"core must be a component with streams 'i' and 'o', not "
                                 f"{core!r}")
-        extra = [name for name in members if name not in ("i", "o")]
+        plan = getattr(core, "plan", None)
+        loadable = getattr(plan, "loadable", False)
+        allowed = ("i", "o", "image") if loadable else ("i", "o")
+        extra = [name for name in members if name not in allowed]
         if extra:
-            raise ValueError(f"core has ports {', '.join(map(repr, extra))} besides 'i' and "
-                             f"'o' (e.g. the code 'load' stream of memory='spram'); the UART "
-                             f"front end drives only 'i' and 'o'")
+            raise ValueError(f"core has ports {', '.join(map(repr, extra))} besides "
+                             f"{', '.join(map(repr, allowed))}; the UART front end drives "
+                             f"only those")
         clk_hz = check_int("clk_hz", clk_hz)
         divisor = check_int("divisor", divisor, MIN_DIVISOR, MAX_DIVISOR)
         timeout_bits = check_int("timeout_bits", timeout_bits, *TIMEOUT_BITS_RANGE)
@@ -94,7 +104,8 @@ class InferenceTop(CheckedComponent):
         info = info.replace(clk_hz=clk_hz, divisor=divisor, timeout_bits=timeout_bits)
         protocol = FrameProtocol(info, stream_payload_shape(core, "i"),
                                  stream_payload_shape(core, "o"),
-                                 timeout_cycles=timeout_bits * divisor)
+                                 timeout_cycles=timeout_bits * divisor,
+                                 plan=plan if loadable else None)
         return {"core": core, "clk_hz": clk_hz, "divisor": divisor,
                 "timeout_bits": timeout_bits, "blink_hz": blink_hz, "info": info,
                 "protocol": protocol}
@@ -119,6 +130,8 @@ class InferenceTop(CheckedComponent):
         wiring.connect(m, proto.tx, utx.i)
         wiring.connect(m, proto.core_i, self.core.i)
         wiring.connect(m, self.core.o, proto.core_o)
+        if "image" in self.core.signature.members:
+            wiring.connect(m, proto.image, self.core.image)
 
         # Status LEDs, timed by a 1 ms tick (short counters, no long carry chains).
         tick_div = max(1, self.clk_hz // 1000)

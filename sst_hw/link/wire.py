@@ -479,6 +479,23 @@ class LoadInfo:
         if self.requant not in ("shift", "mult"):
             raise ValueError(f"requant must be 'shift' or 'mult', not {self.requant!r}")
 
+    @classmethod
+    def from_plan(cls, plan, *, state: "ModelState | None" = None) -> "LoadInfo":
+        """The load fields of a device built from network plan ``plan``: not
+        loadable (the model is fixed), or loadable with the plan's geometry; a
+        block RAM build holds the plan's model (ready after reset), an spram
+        build none. ``state`` overrides the state after reset."""
+        if not getattr(plan, "loadable", False):
+            return cls(state=ModelState.READY if state is None else state)
+        from sst_hw.plan.image import image_len, topology_id
+        builtin = plan.memory == "bram"
+        if state is None:
+            state = ModelState.READY if builtin else ModelState.NONE
+        return cls(state=state, loadable=True, builtin=builtin, max_chunk=MAX_CHUNK,
+                   topology_id=topology_id(plan), image_len=image_len(plan), pe=plan.pe,
+                   simd=plan.simd, requant=plan.requant, add_bits=plan.add_bits,
+                   builtin_id=model_id(plan.network) if builtin else 0)
+
     def to_bytes(self) -> bytes:
         flags = int(self.loadable) | (int(self.builtin) << 1)
         return INFO_V2_STRUCT.pack(int(self.state), flags, self.max_chunk, self.topology_id,

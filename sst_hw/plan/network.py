@@ -373,7 +373,7 @@ class NetPlan(PlanFigures):
         members = {"i": wiring.In(stream.Signature(self.in_layout)),
                    "o": wiring.Out(stream.Signature(self.out_layout))}
         if self.loadable:
-            members["image"] = wiring.In(self.image_signature)
+            members["image"] = wiring.Out(self.image_signature)   # the signature is the core's side
         return wiring.Signature(members)
 
     @property
