@@ -16,7 +16,8 @@ from sst_hw.link.wire import DEFAULT_BAUD, DEFAULT_TIMEOUT_BITS
 __all__ = ["make_core", "make_board_top"]
 
 
-def make_core(network, board=None, **options):
+def make_core(network, board=None, *, memory: str = "bram", loadable: bool | None = None,
+              **options):
     """The network core a board runs.
 
     Parameters
@@ -25,6 +26,13 @@ def make_core(network, board=None, **options):
         The golden model.
     board : Board, optional
         The board, for a CNN core's memory shapes (its device).
+    memory : str
+        MLP: ``"bram"`` (the bitstream holds the model too) or ``"spram"``
+        (codes in the UP5K's SPRAM: the bitstream holds the topology, the
+        model arrives over the UART).
+    loadable : bool, optional
+        MLP: take new models over the UART (protocol v2 loading). Default:
+        yes for an MLP; a CNN core is not loadable.
     **options
         ``SSTNetwork`` options (``pe``, ``simd``...), or for a CNN
         ``SSTConvNetwork``'s (the device's reference configuration by
@@ -33,14 +41,16 @@ def make_core(network, board=None, **options):
     Returns
     -------
     SSTNetwork or SSTConvNetwork
-        With the codes in block RAM, which the bitstream initialises (a board
-        top has no port to load them). With ``board``, a core whose memories
-        do not fit its device raises :class:`~sst_hw.plan.network.CapacityError`.
+        With ``board``, a core whose memories do not fit its device raises
+        :class:`~sst_hw.plan.network.CapacityError`.
     """
     from sst_hw.plan.convnet import is_convnet
     from sst_hw.synth.devices import get_device
     device = get_device(board.device) if board is not None else None
     if is_convnet(network):
+        if loadable or memory != "bram":
+            raise ValueError("a CNN core keeps its model in the bitstream: loading over the "
+                             "UART (--loadable, --memory spram) is for MLP models")
         from sst_hw.core.conv.network import SSTConvNetwork
         from sst_hw.plan.convnet import ECP5_CNN_CORE, UP5K_CNN_CORE, plan_convnet
         opts = dict(ECP5_CNN_CORE if device is not None and device.family == "ecp5"
@@ -50,7 +60,9 @@ def make_core(network, board=None, **options):
             opts["rq_lanes"] = 1
         plan, make = plan_convnet(network, device=device, **opts), SSTConvNetwork
     else:
-        plan, make = plan_network(network, memory="bram", **options), SSTNetwork
+        loadable = True if loadable is None else loadable
+        plan = plan_network(network, memory=memory, loadable=loadable, **options)
+        make = SSTNetwork
     if device is not None:
         plan.check_fit(device)      # CapacityError before any long work (or any core)
     return make(plan)

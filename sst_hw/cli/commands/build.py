@@ -9,6 +9,7 @@ leaves no bitstream under that name.
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -47,6 +48,14 @@ def register(sub):
     p.add_argument("--simd", type=int, default=None,
                    help=f"network core: subvectors per beat, {limits.SIMD[0]}..{limits.SIMD[1]} "
                         "(default: SSTNetwork's)")
+    p.add_argument("--memory", choices=("bram", "spram"), default="bram",
+                   help="MLP code memory: bram (the bitstream holds the model; default) or "
+                        "spram (iCE40 UP5K: the bitstream holds the topology, the codes "
+                        "arrive with `sst-hw load`)")
+    p.add_argument("--loadable", action=argparse.BooleanOptionalAction, default=None,
+                   help="MLP: take new models of the same topology over the UART with "
+                        "`sst-hw load` (default: on; a bram build keeps its own model as "
+                        "the power-on model). CNN cores are not loadable")
     p.add_argument("--build-dir", type=Path, default=None,
                    help="output folder (default build/boards/<model>-<board>)")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
@@ -78,6 +87,13 @@ def run(args):
     if not is_convnet(network):
         network = load_mlp_model(args.model, "build")
     options = {k: getattr(args, k) for k in ("pe", "simd") if getattr(args, k) is not None}
+    if args.memory == "spram" and args.loadable is False:
+        raise UserError("--memory spram needs --loadable: the bitstream cannot hold SPRAM "
+                        "contents, so the model arrives over the UART")
+    if args.memory != "bram":
+        options["memory"] = args.memory
+    if args.loadable is not None:
+        options["loadable"] = args.loadable
     try:
         top = make_board_top(network, board, baud=args.baud, timeout_bits=args.timeout_bits,
                              **options)
@@ -102,6 +118,8 @@ def run(args):
         print(json.dumps({"bitstream": str(result.bitstream), "sha256": result.sha256,
                           "board": board.name, "seconds": round(result.seconds, 1),
                           "fmax_mhz": rep.fmax_mhz, "model_id": f"{info.model_id:#010x}",
+                          "loadable": bool(info.load and info.load.loadable),
+                          "image_len": info.load.image_len if info.load else 0,
                           "resources": {k: r.used for k, r in rep.resources.items()}}))
         return 0
     print(rep.to_markdown())
@@ -110,6 +128,8 @@ def run(args):
     print(f"device:    {info.describe()}")
     print(f"built in {result.seconds:.1f} s; fmax {rep.fmax_mhz:.1f} MHz "
           f"(board clock {board.clk_hz / 1e6:g} MHz)")
+    if info.load is not None and info.load.loadable and not info.load.builtin:
+        print(f"then: sst-hw load --port {board.serial_port} --baud {args.baud} {args.model}")
     print(f"then: sst-hw infer --port {board.serial_port} --baud {args.baud} "
           f"--model {args.model} INPUT.npy")
     return 0
