@@ -185,15 +185,55 @@ def test_build_cli_errors(tmp_path, capsys):
         main(["build", "x.npz", "--board", "nope"])
 
 
-def test_top_refuses_core_with_load_port():
-    """An SPRAM core needs its codes loaded over a port the UART front end lacks."""
+def test_top_refuses_core_with_unknown_port():
+    """The UART front end drives 'i', 'o' and a loadable core's 'image' port only."""
+    from amaranth.lib import wiring
+    from amaranth.lib.wiring import In
+
     from sst_hw.format.golden import Network
     from sst_hw.core.network import SSTNetwork
     net = Network.random(1, [16, 8, 4], 8, 2)
+    core = SSTNetwork(net)
+
+    class Extra(wiring.Component):
+        def __init__(self):
+            super().__init__({**core.signature.members, "debug": In(1)})
+        plan = core.plan
+    with pytest.raises(ValueError, match="core has ports 'debug' besides 'i', 'o'"):
+        InferenceTop(Extra(), core_info(net, core), clk_hz=12_000_000, divisor=104)
+
+
+def test_spram_top_reports_no_model():
+    """An SPRAM core behind the link: loadable, no model after reset, INFO id 0."""
+    from sst_hw.format.golden import Network
+    from sst_hw.core.network import SSTNetwork
+    from sst_hw.link.wire import ModelState
+    from sst_hw.plan.image import image_len, topology_id
+    net = Network.random(1, [16, 8, 4], 8, 2)
     core = SSTNetwork(net, memory="spram")
-    with pytest.raises(ValueError, match="core has ports 'load' besides 'i' and 'o'"):
-        InferenceTop(core, core_info(net, core), clk_hz=12_000_000, divisor=104)
-    Fragment.get(core, None)               # the refused core still builds on its own
+    top = InferenceTop(core, core_info(net, core), clk_hz=12_000_000, divisor=104)
+    load = top.info.load
+    assert (load.state, load.loadable, load.builtin, top.info.model_id) == \
+        (ModelState.NONE, True, False, 0)
+    assert (load.topology_id, load.image_len) == (topology_id(core.plan), image_len(core.plan))
+    Fragment.get(top, None)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--board", "ulx3s-85f", "--memory", "spram"], "--memory spram needs SPRAM"),
+    (["--board", "icebreaker", "--memory", "spram", "--no-loadable"],
+     "--memory spram needs --loadable"),
+])
+def test_build_cli_memory_refusals(tmp_path, capsys, args, message):
+    """Refused in one line, exit 2, before any synthesis, nothing written."""
+    from sst_hw.format import modelfile
+    from sst_hw.format.golden import Network
+    model = modelfile.save(Network.random(1, [16, 8, 4], 8, 2), tmp_path / "tiny.npz")
+    out = tmp_path / "out"
+    assert main(["build", str(model), *args, "--build-dir", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not out.exists() or not any(out.iterdir())
 
 
 def test_build_cli_bad_baud(tmp_path, capsys):
@@ -295,3 +335,16 @@ def test_build_refuses_a_cnn_that_does_not_fit(tmp_path, capsys):
     assert err[0].startswith("sst-hw build: error: the model does not fit the up5k: block RAM: "
                              "needs 151 blocks")
     assert not (tmp_path / "b").exists() and time.monotonic() - t0 < 60
+
+
+def test_build_cli_refuses_loadable_cnn(tmp_path, capsys):
+    """A CNN core keeps its model in the bitstream: --loadable is refused, exit 2."""
+    from sst_hw.format import modelfile
+    from sst_hw.format.random_model import random_convnet
+    net = random_convnet(12, (7, 6, 1), [("conv", 6, 3, 1, 1), ("pool", 2), ("flatten",),
+                                         ("dense", 5)])
+    model = modelfile.save(net, tmp_path / "cnn.sst")
+    assert main(["build", str(model), "--board", "icebreaker", "--loadable",
+                 "--build-dir", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "a CNN core keeps its model in the bitstream" in err and "Traceback" not in err
