@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import os
 
+import sst_hw  # noqa: F401  (first: pins OpenBLAS's kernels before NumPy loads)
+
 import pytest
 from hypothesis import settings
 

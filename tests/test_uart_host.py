@@ -81,8 +81,13 @@ def test_frame_reader_resync_and_split():
 def test_info_roundtrip(net):
     info = DeviceInfo.from_network(net, clk_hz=12_000_000, divisor=104, timeout_bits=4096)
     raw = info.to_bytes()
-    assert len(raw) == INFO_STRUCT.size == 24
+    assert len(raw) == 48 and raw[0] == 2            # version 2: 24 more bytes
     assert DeviceInfo.from_bytes(raw) == info
+    assert raw[24] == 2 and raw[25] == 2             # a fixed model, ready
+    v1 = info.replace(version=1, load=None)
+    raw1 = v1.to_bytes()
+    assert len(raw1) == INFO_STRUCT.size == 24 and raw1[1:] == raw[1:24] and raw1[0] == 1
+    assert DeviceInfo.from_bytes(raw1) == v1 and DeviceInfo.from_bytes(raw1).load is None
     assert info.model_id == model_id(net) != 0
     assert info.request_len == 20 and info.reply_len == 5 * 4 + 1
     assert info.baud == pytest.approx(115384.6, rel=1e-4)

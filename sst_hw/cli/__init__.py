@@ -22,6 +22,8 @@ COMMANDS = [
     "import_onnx",
     "build",
     "infer",
+    "load",
+    "info",
     "compile",
     "sim",
     "export_c",

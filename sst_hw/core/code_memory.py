@@ -108,14 +108,15 @@ class CodeMemory(CheckedComponent):
             m.d.sync += addr.eq(addr + 1)
         with m.If(self.rewind):
             m.d.sync += addr.eq(self.use_loaded * words if banks == 2 else 0)
-        m.d.comb += self.ready.eq(1)
         if not plan.loadable:
             mem = Memory(shape=unsigned(plan.code_word_bits), depth=words,
                          init=plan.code_image(), attrs={"rom_style": "block"})
             m.submodules.code_mem = mem
             port = mem.read_port(domain="sync")
-            m.d.comb += [port.addr.eq(addr), port.en.eq(read.en), read.data.eq(port.data)]
+            m.d.comb += [port.addr.eq(addr), port.en.eq(read.en), read.data.eq(port.data),
+                         self.ready.eq(1)]
             return m
+        m.d.comb += self.ready.eq(1)
         # The link's accesses (only while the core is idle) take the port from the pointer.
         img_addr = Signal.like(addr, name="code_img_addr")
         m.d.comb += img_addr.eq(self.img_addr + (words if banks == 2 else 0))

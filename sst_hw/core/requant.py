@@ -156,8 +156,8 @@ class Requantizer(CheckedComponent):
         # Cycle 1 -> 2: the table word registered (off the block RAM's clock-to-out,
         # which would otherwise precede the multiplier), acc alongside.
         add1 = Signal(signed(cb), name="add1", reset_less=True)
-        shift1 = Signal(max(sb, 1), name="shift1", reset_less=True)
-        if sb:
+        if sb:      # a loadable table: the row's own shift travels with C
+            shift1 = Signal(sb, name="shift1", reset_less=True)
             m.d.sync += shift1.eq(rd.data[cb + mb:cb + mb + sb])
         acc1b = Signal(signed(W), name="acc1b", reset_less=True)
         v1b, layer1b, tag1b = Signal(name="v1b"), Signal.like(self.layer, name="layer1b"), \
@@ -178,8 +178,9 @@ class Requantizer(CheckedComponent):
         else:
             m.d.sync += prod2.eq(acc1b)
         m.d.sync += [add2.eq(add1), v2.eq(v1b), layer2.eq(layer1b), tag2.eq(tag1b)]
-        shift2 = Signal.like(shift1, name="shift2", reset_less=True)
-        m.d.sync += shift2.eq(shift1)
+        if sb:
+            shift2 = Signal.like(shift1, name="shift2", reset_less=True)
+            m.d.sync += shift2.eq(shift1)
 
         # Cycle 3 -> 4: add, shift, clamp (per layer constants).
         total = Signal(signed(self.sum_width), name="total")

@@ -1,10 +1,13 @@
 """The host side of the board link: client, transports and a reference device.
 
 * :mod:`.client`: :class:`Client` (blocking) and :class:`AsyncClient`;
+* :mod:`.load`: :class:`~sst_hw.host.load.LoadJob`, what their ``load``
+  checks and sends (protocol version 2), without the I/O;
 * :mod:`.transport`: :class:`SerialTransport` (pyserial) and
   :class:`ModelTransport` (the device model behind a transport);
 * :mod:`.device_model`: :class:`DeviceModel`, the byte-level reference of
-  the device's frame parser around the golden model.
+  the device's frame parser, model loading included, around the golden
+  model.
 
 The wire format they speak (frames, CRC, :class:`DeviceInfo`, the protocol
 errors) is :mod:`sst_hw.link.wire`; the names a client's caller handles are

@@ -6,7 +6,9 @@ Both send request frames and parse the replies with the wire format of
 :class:`~sst_hw.host.transport.ModelTransport` (the device model, no
 hardware), or any object with the same ``write``/``read``/``reset_input``
 methods (:class:`AsyncClient`: ``async`` ones, e.g. a bit-level UART
-driver in a cocotb coroutine).
+driver in a cocotb coroutine). ``load`` (protocol version 2) replaces the
+model of a loadable device; what it checks and sends is
+:class:`~sst_hw.host.load.LoadJob`, shared by both clients.
 """
 
 from __future__ import annotations
@@ -26,12 +28,19 @@ from sst_hw.link.wire import (
     InferResult,
     ProtocolError,
     encode_frame)
+from sst_hw.host.load import LoadJob
 
 __all__ = ["Client", "AsyncClient", "ReplyTimeout"]
 
 
 class ReplyTimeout(ProtocolError, TimeoutError):
     """No complete reply within the client's timeout."""
+
+
+def _report(progress, sent, total: int) -> None:
+    """Call ``progress(sent, total)`` after a LOAD_DATA chunk (``sent`` not ``None``)."""
+    if progress is not None and sent is not None:
+        progress(sent, total)
 
 
 def _check_reply(frame: Frame, cmd: int) -> bytes:
@@ -110,6 +119,43 @@ class Client:
         info = self.info()
         return info.decode_result(self.request(CMD_INFER, info.encode_input(x)))
 
+    def load(self, network, *, progress=None) -> DeviceInfo:
+        """Load golden ``network`` into a loadable (version 2) device.
+
+        Reads INFO, refuses a device that cannot take the model before any
+        LOAD frame is sent (:class:`~sst_hw.host.load.LoadJob`), sends
+        LOAD_BEGIN, the image in LOAD_DATA chunks of at most the device's
+        ``max_chunk`` bytes and LOAD_COMMIT, then reads INFO again.
+
+        Parameters
+        ----------
+        network : Network
+            The golden model.
+        progress : callable, optional
+            ``progress(sent_bytes, total_bytes)``, called after each chunk.
+
+        Returns
+        -------
+        DeviceInfo
+            The device's identity after the load (state ready, ``model_id``
+            the network's).
+
+        Raises
+        ------
+        ModelMismatch
+            The device cannot take the model (nothing was sent).
+        DeviceError, ReplyTimeout
+            A LOAD frame failed: the device has no model ready now.
+        ProtocolError
+            After the commit the device does not report the model.
+        """
+        job = LoadJob(self.info(refresh=True), network)
+        self._info = None                   # the device's state changes from here on
+        for cmd, payload, sent in job.requests():
+            self.request(cmd, payload)
+            _report(progress, sent, job.total)
+        return job.check(self.info(refresh=True))
+
 
 class AsyncClient:
     """:class:`Client` for an ``async`` transport.
@@ -164,3 +210,12 @@ class AsyncClient:
         """As :meth:`Client.infer`."""
         info = await self.info()
         return info.decode_result(await self.request(CMD_INFER, info.encode_input(x)))
+
+    async def load(self, network, *, progress=None) -> DeviceInfo:
+        """As :meth:`Client.load`."""
+        job = LoadJob(await self.info(refresh=True), network)
+        self._info = None
+        for cmd, payload, sent in job.requests():
+            await self.request(cmd, payload)
+            _report(progress, sent, job.total)
+        return job.check(await self.info(refresh=True))

@@ -67,13 +67,16 @@ class ModelTransport:
     Parameters
     ----------
     network : Network
-        The golden model.
+        The golden model (may be ``None`` with a loadable ``plan``).
     info : DeviceInfo, optional
         What the device reports (default: from ``network``).
+    plan : NetPlan, optional
+        The plan of the built core: a loadable plan makes a device that takes
+        models over the link (see :class:`DeviceModel`).
     """
 
-    def __init__(self, network, info: DeviceInfo | None = None):
-        self.model = DeviceModel(network, info)
+    def __init__(self, network, info: DeviceInfo | None = None, *, plan=None):
+        self.model = DeviceModel(network, info, plan=plan)
         self._rx = bytearray()
         self.written = bytearray()
 

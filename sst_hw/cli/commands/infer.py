@@ -17,9 +17,11 @@ Images are flattened in HWC order (channel fastest), the order the model
 reads. Details: :mod:`sst_hw.cli.commands._images`.
 
 With ``--model`` the device's identity (INFO) is checked against the model
-first (shape, widths and the model fingerprint) and ``--verify`` compares
-every result with the golden model. ``--port model`` runs against a
-simulated device (the golden model behind the same protocol), no hardware.
+first (shape, widths and the model fingerprint; a device running another
+model, or none, as a loadable core before ``sst-hw load``, is refused with
+exit status 2) and ``--verify`` compares every result with the golden
+model. ``--port model`` runs against a simulated device (the golden model
+behind the same protocol), no hardware.
 
 A convolutional model (a version 2 model file with conv2d or max-pool
 layers) runs on a board built by ``sst-hw build`` (the CNN core) or with
@@ -54,12 +56,9 @@ def register(sub):
                         "a batch (batch, H, W[, C]); or image files (.png, .jpg, .bmp, .pgm) "
                         "of the model's H x W size, pixels 0..255 (grayscale for 1 channel, "
                         "RGB for 3)")
-    p.add_argument("--port", required=True, help="serial port, pyserial URL, or 'model'")
+    add_link_options(p)
     p.add_argument("--model", type=Path, default=None,
                    help="model file: check that the device runs it")
-    p.add_argument("--baud", type=int, default=DEFAULT_BAUD,
-                   help=f"UART rate in bit/s (default {DEFAULT_BAUD})")
-    p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for a reply")
     p.add_argument("--no-check", action="store_true",
                    help="skip the model fingerprint check (shapes are still checked)")
     p.add_argument("--verify", action="store_true",
@@ -69,16 +68,27 @@ def register(sub):
     p.set_defaults(func=run)
 
 
-def open_transport(port: str, baud: int, network=None, info=None):
+def add_link_options(p):
+    """``--port``, ``--baud`` and ``--timeout``: the link options of ``infer``,
+    ``load`` and ``info`` (checked by :func:`check_link_args`)."""
+    p.add_argument("--port", required=True, help="serial port, pyserial URL, or 'model'")
+    p.add_argument("--baud", type=int, default=DEFAULT_BAUD,
+                   help=f"UART rate in bit/s (default {DEFAULT_BAUD})")
+    p.add_argument("--timeout", type=float, default=5.0,
+                   help="seconds to wait for a reply (default 5)")
+
+
+def open_transport(port: str, baud: int, network=None, info=None, *, plan=None):
     """A transport for ``port``: ``model`` is the simulated device of ``network``
-    (reporting ``info``, by default the network's own), anything else a
-    pyserial port or URL."""
+    (reporting ``info``, by default the network's own; with a loadable
+    ``plan``, the loadable core of that plan), anything else a pyserial port
+    or URL."""
     from sst_hw.host.transport import ModelTransport, SerialTransport
 
     if port == "model":
-        if network is None:
+        if network is None and plan is None:
             raise UserError("--port model needs --model")
-        return ModelTransport(network, info)
+        return ModelTransport(network, info, plan=plan)
     try:
         return SerialTransport(port, baud)
     except ImportError:
@@ -110,15 +120,14 @@ def run(args):
     transport = open_transport(args.port, args.baud, network, device_info)
     client = Client(transport, timeout=args.timeout)
     try:
-        try:
-            info = client.info()
-            if network is not None and device_info is None:
+        info = client.info()
+        if network is not None and device_info is None:
+            try:
                 info.check_network(network, check_id=not args.no_check)
-        except ModelMismatch as e:
-            print(f"sst-hw infer: error: {e}", file=sys.stderr)
-            return 1
+            except ModelMismatch as e:
+                raise UserError(str(e)) from None
         if args.info:
-            print(json.dumps(_info_dict(info)) if args.json else info.describe())
+            print(json.dumps(info_dict(info)) if args.json else info.describe())
             if x is None:
                 return 0
         if x.shape[1] != info.n_inputs:
@@ -161,9 +170,16 @@ def run(args):
         transport.close()
 
 
-def _info_dict(info):
+def info_dict(info) -> dict:
+    """JSON-ready :class:`~sst_hw.link.wire.DeviceInfo`: its fields, the byte
+    counts, ids as ``0x...`` strings and, for a version-2 device, the load
+    fields (``load``; the state by name)."""
     from dataclasses import asdict
     d = asdict(info)
     d.update(input_bytes=info.input_bytes, logit_bytes=info.logit_bytes,
              class_bytes=info.class_bytes, model_id=f"{info.model_id:#010x}")
+    if info.load is not None:
+        d["load"].update(state=info.load.state.name.lower(),
+                         topology_id=f"{info.load.topology_id:#010x}",
+                         builtin_id=f"{info.load.builtin_id:#010x}")
     return d
