@@ -6,7 +6,7 @@ PIP    := $(VENV)/bin/pip
 # Parallel test workers (the suite is mostly subprocess-bound simulation/synthesis).
 JOBS   ?= 2
 
-.PHONY: setup test test-slow bench bench-engine bench-vs-dense bench-accuracy bench-cnn bench-cnn-hw bench-c fashion-mnist arm-gcc demo demo-cnn clean
+.PHONY: setup test test-slow bench bench-engine bench-vs-dense bench-accuracy bench-cnn bench-cnn-hw bench-c bench-load fashion-mnist arm-gcc demo demo-cnn clean
 
 setup: $(VENV)/.installed
 
@@ -64,6 +64,9 @@ bench-cnn-hw: setup
 # sizes where Debian's gcc-arm-none-eabi is installed).
 bench-c: setup
 	$(PY) benchmarks/bench_c.py
+
+bench-load: setup
+	$(PY) benchmarks/bench_load.py
 
 # The Cortex-M cross compiler from Debian, for the C model's microcontroller checks (needs root).
 arm-gcc:
