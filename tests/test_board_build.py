@@ -348,3 +348,27 @@ def test_build_cli_refuses_loadable_cnn(tmp_path, capsys):
                  "--build-dir", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
     assert "a CNN core keeps its model in the bitstream" in err and "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_spram_build_cli_icebreaker(tmp_path, capsys):
+    """`sst-hw build --memory spram` of a 784-1024-10 MLP (813K weights) for the
+    iCEBreaker: the bitstream holds the topology only, places and routes at the
+    12 MHz board clock, and reports a loadable device with no model."""
+    from sst_hw.format import modelfile
+    from sst_hw.format.golden import Network
+    from sst_hw.plan.image import image_len
+    from sst_hw.plan.network import plan_network
+    net = Network.random(1, [784, 1024, 10], 8, 2)
+    model = modelfile.save(net, tmp_path / "fashion.sst")
+    out = tmp_path / "spram"
+    t0 = time.monotonic()
+    rc = main(["build", str(model), "--board", "icebreaker", "--memory", "spram",
+               "--build-dir", str(out), "--json"])
+    res = json.loads(capsys.readouterr().out)
+    print(f"spram build {time.monotonic() - t0:.1f} s: {res}")
+    assert rc == 0 and res["fmax_mhz"] >= 12
+    assert (out / "fashion-icebreaker.bin").is_file()
+    assert res["loadable"] and res["model_id"] == "0x00000000"
+    assert res["image_len"] == image_len(plan_network(net, memory="spram"))
+    assert res["resources"]["spram"] == 4
