@@ -62,3 +62,29 @@ def test_digits_network(tmp_path):
     _, cls = net.forward(x_te)
     assert (cls == y_te).mean() > 0.95
     assert core.plan.requant == "mult"
+
+
+def test_loadable_bram_network(tmp_path):
+    """A loadable block RAM core built from one model, given the image of a
+    second model of the same topology whose hidden layers' shifts all
+    differ: the bitstream's model, the loaded image and the bitstream's model
+    again in one run (``network_banks``), then the timed scenarios on the
+    loaded image (written and read back through the ``image`` port after
+    each reset); every logit and class bit-exact, cycles as the sidecar."""
+    from sst_hw.format.golden import Network
+    from sst_hw.plan.image import topology_id
+    from sst_hw.plan.network import plan_network
+
+    sizes = [27, 15, 9, 6]
+    kw = dict(act_width=[6, 8], relu=[True, False], input_signed=True)
+    net, net2 = (Network.random(np.random.default_rng(s), sizes, 8, 2, **kw) for s in (0, 6))
+    shifts = [[layer.shift for layer in n.layers[:-1]] for n in (net, net2)]
+    assert all(a != b for a, b in zip(*shifts)), shifts
+    opts = dict(pe=3, simd=2, loadable=True)
+    assert topology_id(plan_network(net, **opts)) == topology_id(plan_network(net2, **opts))
+    rng = np.random.default_rng(5)
+    lo, hi = net.input_range
+    x = rng.integers(lo, hi, size=(8, sizes[0]), endpoint=True)
+    x[0] = hi
+    core = run_network(net, x, tmp_path, load=net2, stall_inferences=4, **opts)
+    assert core.plan.loadable and core.plan.memory == "bram"

@@ -50,7 +50,8 @@ def test_compile_writes_verilog_and_sidecar(small_model, tmp_path, capsys):
     names = {q["name"]: q for q in side["ports"]}
     assert {"clk", "rst", "i__valid", "i__ready", "i__payload", "o__valid", "o__ready",
             "o__payload"} <= set(names)
-    assert "load" not in side["streams"]
+    assert set(side["streams"]) == {"i", "o"} and "image" not in side
+    assert not any(q.startswith("image__") for q in names) and "loadable" not in p
     mem = side["memory"]["code"]
     assert (mem["words"], mem["word_bits"]) == (plan.code_words, 48)
     assert mem["layout"] == plan.code_layout_text
@@ -59,17 +60,57 @@ def test_compile_writes_verilog_and_sidecar(small_model, tmp_path, capsys):
     assert len(side["network"]["layers"]) == 2
 
 
-def test_compile_spram_has_load_stream(small_model, tmp_path, capsys):
-    path, _ = small_model
+def test_compile_spram_has_image_port(small_model, tmp_path, capsys):
+    """An SPRAM core is loadable: its sidecar describes the ``image`` port
+    (Verilog ports, widths, the code and table images' sizes, the topology
+    id) instead of a stream."""
+    from sst_hw.plan.image import topology_id
+
+    path, net = small_model
     out = tmp_path / "net.v"
     assert main(["compile", str(path), "-o", str(out), "--memory", "spram"]) == 0
     side = json.loads(out.with_suffix(".json").read_text())
-    assert side["streams"]["load"]["fields"]["data"]["width"] == side["memory"]["code"]["word_bits"]
+    plan = plan_network(net, memory="spram")
+    assert set(side["streams"]) == {"i", "o"}
+    image = side["image"]
+    members = ("sel", "addr", "wdata", "we", "re", "rdata", "use_loaded")
+    assert {m: image[m] for m in members} == {m: f"image__{m}" for m in members}
+    ports = {q["name"]: q for q in side["ports"]}
+    for m in members:
+        q = ports[f"image__{m}"]
+        assert q["width"] == image["widths"][m]
+        assert q["direction"] == ("output" if m == "rdata" else "input")
+    assert image["widths"]["wdata"] == image["widths"]["rdata"] == plan.image_word_bits
+    assert image["widths"]["addr"] == (max(2, plan.code_words, plan.param_rows) - 1).bit_length()
+    assert image["memories"] == {
+        "code": {"sel": 0, "words": plan.code_words, "word_bits": plan.code_word_bits},
+        "table": {"sel": 1, "words": plan.param_rows, "word_bits": plan.param_word_bits}}
+    assert image["memories"]["code"]["words"] == side["memory"]["code"]["words"]
+    assert image["memories"]["table"]["word_bits"] == side["memory"]["requant"]["word_bits"]
+    assert image["read_latency"] == 1 and image["bitstream_model"] is False
+    assert image["topology_id"] == topology_id(plan)
+    assert side["parameters"]["loadable"] is True and side["memory"]["requant"]["shift_bits"] == 6
+    assert "image" in side["protocol"]
     assert side["memory"]["code"]["initialised"] is False
     assert "SB_SPRAM256KA" in out.read_text()
     assert (tmp_path / "net_sim.v").is_file()
     assert side["simulation_models"] == ["net_sim.v"]
     assert "SPRAM              4 of 4" in capsys.readouterr().out   # 64-bit words
+
+
+def test_loadable_bram_sidecar_and_one_layer():
+    """A loadable block RAM plan: the bitstream's model runs with use_loaded 0;
+    a one-layer model has no table to load."""
+    from sst_hw.emit.network import network_sidecar
+
+    net = Network.random(np.random.default_rng(4), [37, 23, 11], 8, 2)
+    side = network_sidecar(plan_network(net, loadable=True))
+    assert side["image"]["bitstream_model"] is True
+    assert side["memory"]["code"]["initialised"] is True
+    one = plan_network(Network.random(np.random.default_rng(4), [20, 7], 8, 2), loadable=True)
+    image = network_sidecar(one)["image"]
+    assert list(image["memories"]) == ["code"] and "requantization" not in \
+        network_sidecar(one)["protocol"]["image"]
 
 
 def _big_model(tmp_path):

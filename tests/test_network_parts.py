@@ -1,5 +1,6 @@
 """The network core's components on their own (Amaranth simulator): the code
-memory's read pointer and its SPRAM loading, the activation buffer's input
+memory's read pointer and its image port (SPRAM, and the two banks of a
+loadable block RAM), the activation buffer's input
 writer and lane writes, and the components' argument checks. The whole core
 is tested by ``test_network_amaranth`` and ``test_network_cocotb``."""
 
@@ -60,32 +61,86 @@ def test_code_memory_bram_reads_in_order_and_rewinds():
     assert got == image[:5] + image
 
 
-def test_code_memory_spram_loads_then_reads():
+async def write_words(ctx, dut, words, rng, bits):
+    """Write ``words`` at 0.. through the code memory's image port, with idle
+    cycles (``img_we`` low, junk on the data) in between."""
+    for addr, word in enumerate(words):
+        while rng.random() < 0.3:
+            ctx.set(dut.img_we, 0)
+            ctx.set(dut.img_wdata, rng.getrandbits(bits))
+            await ctx.tick()
+        ctx.set(dut.img_addr, addr)
+        ctx.set(dut.img_wdata, word)
+        ctx.set(dut.img_we, 1)
+        await ctx.tick()
+    ctx.set(dut.img_we, 0)
+
+
+async def read_words(ctx, dut, count):
+    """Words 0..count-1 read through the image port (latency 1, one per cycle)."""
+    out = []
+    for addr in range(count):
+        ctx.set(dut.img_addr, addr)
+        ctx.set(dut.img_re, 1)
+        await ctx.tick()
+        out.append(ctx.get(dut.read.data))
+    ctx.set(dut.img_re, 0)
+    return out
+
+
+async def rewind(ctx, dut):
+    ctx.set(dut.rewind, 1)
+    await ctx.tick()
+    ctx.set(dut.rewind, 0)
+
+
+def test_code_memory_spram_writes_then_reads():
+    """SPRAM: the image written through the port reads back through it, and
+    the read pointer then reads it in order."""
     plan = make_plan("spram")
+    assert plan.loadable
     image = plan.code_image()
     dut = CodeMemory(plan, primitive=False)
-    got = []
+    got = {}
 
     async def bench(ctx):
-        rng = random.Random(2)
-        for word in image:
-            assert ctx.get(dut.ready) == 0 and ctx.get(dut.load.ready) == 1
-            while rng.random() < 0.3:          # idle beats carry junk
-                ctx.set(dut.load.valid, 0)
-                ctx.set(dut.load.payload.data, rng.getrandbits(plan.code_word_bits))
-                await ctx.tick()
-            ctx.set(dut.load.valid, 1)
-            ctx.set(dut.load.payload.data, word)
-            await ctx.tick()
-        ctx.set(dut.load.valid, 1)             # more words are refused
-        ctx.set(dut.load.payload.data, 0)
-        assert ctx.get(dut.ready) == 1 and ctx.get(dut.load.ready) == 0
-        await ctx.tick()
-        ctx.set(dut.load.valid, 0)
-        got.extend(await read_in_order(ctx, dut, len(image)))
+        assert ctx.get(dut.ready) == 1
+        ctx.set(dut.use_loaded, 1)
+        await write_words(ctx, dut, image, random.Random(2), plan.code_word_bits)
+        got["port"] = await read_words(ctx, dut, len(image))
+        await rewind(ctx, dut)
+        got["pointer"] = await read_in_order(ctx, dut, len(image))
 
     run_testbenches(dut, [bench], deadline=20 * len(image) + 100)
-    assert got == image
+    assert got == {"port": image, "pointer": image}
+
+
+def test_code_memory_loadable_bram_keeps_both_banks():
+    """A loadable block RAM: the bitstream's words in one bank, the port's in
+    the other (zeros until written); ``use_loaded`` picks the bank the
+    pointer rewinds to."""
+    plan = plan_network(make_plan().network, pe=2, simd=2, loadable=True)
+    image = plan.code_image()
+    rng = random.Random(4)
+    other = [rng.getrandbits(plan.code_word_bits) for _ in image]
+    dut = CodeMemory(plan)
+    got = {}
+
+    async def bench(ctx):
+        got["built"] = await read_in_order(ctx, dut, len(image))
+        got["zeros"] = await read_words(ctx, dut, len(image))
+        await write_words(ctx, dut, other, random.Random(5), plan.code_word_bits)
+        got["port"] = await read_words(ctx, dut, len(image))
+        ctx.set(dut.use_loaded, 1)
+        await rewind(ctx, dut)
+        got["loaded"] = await read_in_order(ctx, dut, len(image))
+        ctx.set(dut.use_loaded, 0)
+        await rewind(ctx, dut)
+        got["built again"] = await read_in_order(ctx, dut, len(image))
+
+    run_testbenches(dut, [bench], deadline=40 * len(image) + 100)
+    assert got == {"built": image, "zeros": [0] * len(image), "port": other, "loaded": other,
+                   "built again": image}
 
 
 def test_activation_buffer_input_and_lane_writes():

@@ -77,6 +77,46 @@ def test_param_image():
     assert any(m < 0 for l in net.layers[:-1] for m in l.mult)   # the sign matters
 
 
+def test_loadable_table_and_image_port():
+    """A loadable plan: multiplier mode even for a shift-mode model, ``C`` in
+    the widest field the accumulator allows, then ``M``, then the row's
+    shift in 6 bits; the image port's widths; the same topology (and
+    table layout) for another model of the same shapes."""
+    from sst_hw.plan.image import topology_id
+
+    net = Network.random(np.random.default_rng(3), [20, 7, 9, 3], 8, 2, shift_mode=True)
+    plan = plan_network(net, pe=4, simd=1, loadable=True)
+    assert plan_network(net, pe=4, simd=1).requant == "shift"
+    assert plan.loadable and plan.requant == "mult" and plan.shift_bits == 6
+    cbits, mbits = plan.add_bits, plan.mult_bits
+    assert cbits == arith.signed_width(*arith.add_range(plan.acc_width)) >= plan_network(
+        net, pe=4, simd=1).add_bits
+    assert plan.param_word_bits == cbits + mbits + 6
+    words = plan.param_image()
+    row = 0
+    for lp, layer in zip(plan.hidden, net.layers):
+        for r in range(lp.groups * 4):
+            w = words[row + r]
+            if r < layer.out_features:
+                c = w & ((1 << cbits) - 1)
+                assert c - (1 << cbits) * (c >> (cbits - 1)) == layer.add[r]
+                assert (w >> cbits) & 0xFFFF == 1                       # M = 1
+                assert w >> (cbits + mbits) == layer.shift
+            else:
+                assert w == 0
+        row += lp.groups * 4
+    sig = plan.image_signature.members
+    assert sig["wdata"].shape == sig["rdata"].shape == plan.image_word_bits == max(
+        plan.code_word_bits, plan.param_word_bits)
+    assert "image" in plan.signature.members and plan_network(net).image_signature is None
+    other = Network.random(np.random.default_rng(4), [20, 7, 9, 3], 8, 2)
+    oplan = plan_network(other, pe=4, simd=1, loadable=True)
+    assert topology_id(oplan) == topology_id(plan)
+    assert (oplan.param_word_bits, oplan.param_rows) == (plan.param_word_bits, plan.param_rows)
+    assert topology_id(plan_network(other, pe=4, simd=2, loadable=True)) != topology_id(plan)
+    assert plan_network(net, memory="spram").loadable
+
+
 def test_shift_mode_table_has_no_multiplier():
     net = Network.random(np.random.default_rng(2), [20, 7, 3], 8, 2, shift_mode=True)
     plan = plan_network(net)

@@ -155,10 +155,19 @@ def test_sim_cycles_differ_from_sidecar(digits_run):
     assert c["measured"] == rep0["cycles_per_inference"]["measured"] and not c["match"]
 
 
-def test_sim_spram_core(tmp_path):
-    """An SPRAM core (codes sent through its load stream first), from the model
-    file and then as compiled Verilog with --model: bit-exact, cycles as the
-    sidecar's; the report says the codes are loaded from the model."""
+def test_sim_spram_core(tmp_path, capsys):
+    """An SPRAM core (the model's image, codes and requantization table,
+    written through its image port and read back before the first input),
+    from the model file and then as compiled Verilog with --model: bit-exact,
+    cycles as the sidecar's, the image read back as written; the report says
+    the image is the model's. The Verilog takes any model of its topology (a
+    copy with other requantization constants runs bit-exact with its own
+    golden model); one of another topology is refused before any simulation."""
+    from sst_hw.format.golden import Network
+    from sst_hw.plan.network import plan_network
+    from sst_hw.train.datasets import load_digits
+
+    net = modelfile.load(DEFAULT_MODEL)
     build_dir = tmp_path / "b"
     rc, rep = run_sim(DEFAULT_MODEL, "--memory", "spram", "--pe", 2, "--simd", 3, "--count", 4,
                       "--build-dir", build_dir)
@@ -168,11 +177,40 @@ def test_sim_spram_core(tmp_path):
     assert c["measured"] == c["sidecar"]
     record, config = _record(build_dir)
     side = Sidecar.load(build_dir / f"{DEFAULT_MODEL.stem}.json")
-    assert len(config["load"]) == int(side.data["memory"]["code"]["words"])
-    rc, rep = run_sim(build_dir / f"{DEFAULT_MODEL.stem}.v", "--model", DEFAULT_MODEL,
-                      "--count", 2, "--seed", 7, "--build-dir", build_dir)
-    assert rc == 0 and rep["compared"] == 2 and rep["mismatches"] == 0
-    assert any("SPRAM" in n for n in rep["notes"])
+    plan = plan_network(net, pe=2, simd=3, memory="spram")
+    image = {"code": plan.code_image(), "table": plan.param_image()}
+    assert len(image["code"]) == int(side.data["memory"]["code"]["words"])
+    assert len(image["table"]) == int(side.data["memory"]["requant"]["words"])
+    assert {k: [int(w, 16) for w in v] for k, v in config["image"].items()} == image
+    assert config["use_loaded"] == 1
+    assert record["image_read"] == config["image"]
+    assert record["image_cycles"] == len(image["code"]) + len(image["table"])
+    assert rep["image"] == {"code_words": len(image["code"]), "table_rows": len(image["table"]),
+                            "read_back_mismatches": 0, "match": True}
+
+    vfile = build_dir / f"{DEFAULT_MODEL.stem}.v"
+    rc, rep = run_sim(vfile, "--model", DEFAULT_MODEL, "--count", 2, "--seed", 7,
+                      "--build-dir", build_dir)
+    assert rc == 0 and rep["compared"] == 2 and rep["mismatches"] == 0 and rep["image"]["match"]
+    assert any("SPRAM" in n and "image port" in n for n in rep["notes"])
+
+    x = load_digits().x_test[:8]
+    other = modelfile.save(_corrupt(net, "requant"), tmp_path / "other.sst")
+    assert (net.forward(x)[0] != modelfile.load(other).forward(x)[0]).any()
+    rc, rep = run_sim(vfile, "--model", other, "--dataset", "digits", "--count", 8,
+                      "--build-dir", build_dir)
+    assert rc == 0 and rep["compared"] == 8 and rep["mismatches"] == 0
+    record, config = _record(build_dir)
+    oplan = plan_network(modelfile.load(other), pe=2, simd=3, memory="spram")
+    assert [int(w, 16) for w in config["image"]["table"]] == oplan.param_image() \
+        != image["table"]
+
+    wrong = modelfile.save(Network.random(3, [64, 20, 10], 8, 2), tmp_path / "wrong.sst")
+    capsys.readouterr()
+    rc, rep = run_sim(vfile, "--model", wrong, "--count", 2, "--build-dir", tmp_path / "never")
+    err = capsys.readouterr().err
+    assert rc == 2 and rep is None and "does not have the topology" in err, err
+    assert not (tmp_path / "never").exists()
 
 
 # -- a generated engine ---------------------------------------------------------------------

@@ -5,7 +5,15 @@ Same conventions as the engine's sidecar (:mod:`.engine`, both built from
 field, clock and reset, codebook; plus ``cycles_per_inference`` (and its
 ``latency`` alias) with the formula and its definition, the memories, the
 layer schedule and, given a device, the resources against it (``format``
-``"sst-hw/network"``, ``version`` 1). Everything in the sidecar is the
+``"sst-hw/network"``, ``version`` 1). A loadable core (``plan.loadable``)
+also has an ``image`` entry: the Verilog port of each member of its
+``image`` port (``"sel": "image__sel"``, ... as a stream's ``"valid":
+"i__valid"``), their ``widths``, the ``read_latency``, the ``memories`` the
+port reaches (``code``: ``sel`` 0, and with hidden layers ``table``: ``sel``
+1; the ``words`` and ``word_bits`` of each image), ``bitstream_model``
+(whether ``use_loaded`` 0 runs the bitstream's model) and the
+``topology_id`` (:func:`sst_hw.plan.image.topology_id`); non-loadable
+sidecars are as before. Everything in the sidecar is the
 core's :class:`~sst_hw.plan.network.NetPlan`, so it is written from a plan
 or from a core alike; only the Verilog needs the core.
 """
@@ -15,6 +23,7 @@ from __future__ import annotations
 import os
 
 from amaranth.back import verilog
+from amaranth.hdl import Shape
 
 from sst_hw.core.network import SSTNetwork
 from sst_hw.emit.write import (
@@ -26,14 +35,17 @@ from sst_hw.emit.write import (
     ports,
     stream_info,
     write_core)
+from sst_hw.plan.image import topology_id
 from sst_hw.plan.network import NetPlan
 
-__all__ = ["SIDECAR_FORMAT", "SIDECAR_VERSION", "DEFAULT_MODULE_NAME", "network_sidecar",
-           "network_verilog", "write_network"]
+__all__ = ["SIDECAR_FORMAT", "SIDECAR_VERSION", "DEFAULT_MODULE_NAME", "IMAGE_READ_LATENCY",
+           "network_sidecar", "image_info", "network_verilog", "write_network"]
 
 SIDECAR_FORMAT = "sst-hw/network"
 SIDECAR_VERSION = 1
 DEFAULT_MODULE_NAME = "sst_network"
+#: Cycles from a cycle with ``image.re`` to its word on ``image.rdata``.
+IMAGE_READ_LATENCY = 1
 
 #: What ``cycles_per_inference`` counts.
 CYCLES_DEFINITION = (
@@ -60,8 +72,6 @@ def network_sidecar(core, name: str = DEFAULT_MODULE_NAME,
     cb = plan.codebook
     streams = {"i": stream_info("i", "input", plan.in_layout),
                "o": stream_info("o", "output", plan.out_layout)}
-    if plan.load_layout is not None:
-        streams["load"] = stream_info("load", "input", plan.load_layout)
     cycles = plan.cycles()
     side = {
         **core_head(SIDECAR_FORMAT, SIDECAR_VERSION, name, verilog_file, plan.params,
@@ -69,9 +79,7 @@ def network_sidecar(core, name: str = DEFAULT_MODULE_NAME,
         "protocol": {
             "i": f"{plan.input_features} input features per inference, one per beat, in order",
             "o": logits_protocol(plan.classes, plan.out_width),
-            **({"load": (f"after reset, exactly {plan.code_words} code words of "
-                         f"{plan.code_word_bits} bits (code_memory.image order) before the "
-                         "first inference")} if plan.load_layout is not None else {}),
+            **({"image": _image_protocol(plan)} if plan.loadable else {}),
         },
         "cycles_per_inference": cycles,
         "latency": {"cycles": cycles, "definition": CYCLES_DEFINITION,
@@ -92,9 +100,44 @@ def network_sidecar(core, name: str = DEFAULT_MODULE_NAME,
         "network": plan.describe(),
         "codebook": codebook_entry(cb),
     }
+    if plan.loadable:
+        side["memory"]["code"]["loadable"] = True
+        side["memory"]["requant"]["shift_bits"] = plan.shift_bits
+        side["image"] = image_info(plan)
     if device is not None:
         side["resources"] = plan.resources(device)
     return side
+
+
+def image_info(plan: NetPlan) -> dict:
+    """The sidecar's ``image`` entry of a loadable plan: the port of every
+    member of the ``image`` port, their widths, the read latency, the memories
+    it reaches (``sel``, words and bits of each image) and the topology id."""
+    prefix = "image"
+    widths = {name: Shape.cast(member.shape).width
+              for name, member in plan.image_signature.members.items()}
+    memories = {"code": {"sel": 0, "words": plan.code_words, "word_bits": plan.code_word_bits}}
+    if plan.param_rows:
+        memories["table"] = {"sel": 1, "words": plan.param_rows,
+                             "word_bits": plan.param_word_bits}
+    return {**{name: f"{prefix}__{name}" for name in widths}, "widths": widths,
+            "read_latency": IMAGE_READ_LATENCY, "memories": memories,
+            "bitstream_model": plan.memory == "bram", "topology_id": topology_id(plan)}
+
+
+def _image_protocol(plan: NetPlan) -> str:
+    """The ``image`` port's protocol text."""
+    table = (f"sel 1: the requantization table, {plan.param_rows} rows of "
+             f"{plan.param_word_bits} bits (NetPlan.param_image order); " if plan.param_rows
+             else "")
+    banks = ("use_loaded 1 runs the loaded image, 0 the bitstream's model (the loaded bank "
+             "starts as zeros)" if plan.memory == "bram" else
+             "the code memory is undefined and the table zeros until written; drive "
+             "use_loaded 1")
+    return (f"only while the core is idle: a cycle with we writes wdata at word addr, one with "
+            f"re reads it (rdata from the next cycle on) of the memory sel selects; sel 0: the "
+            f"code memory, {plan.code_words} words of {plan.code_word_bits} bits "
+            f"(NetPlan.code_image order); {table}{banks}")
 
 
 def network_verilog(core: SSTNetwork, name: str = DEFAULT_MODULE_NAME) -> str:

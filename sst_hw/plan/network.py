@@ -348,7 +348,8 @@ class NetPlan(PlanFigures):
         we : ``In(1)``
             Write ``wdata`` at ``addr``.
         re : ``In(1)``
-            Read ``addr``: ``rdata`` shows the word from the next cycle on.
+            Read ``addr``: ``rdata`` shows the word the next cycle (a code
+            word stays until the next read; a table row only that cycle).
         rdata : ``Out(image_word_bits)``
         use_loaded : ``In(1)``
             Run the loaded bank, not the bitstream's model (block RAM builds;

@@ -5,6 +5,11 @@ Async testbench style (``Simulator.add_testbench``), in the manner of
 Glasgow's ``run(dut, input, output)`` helpers: a producer offers payloads
 with random idle cycles, a consumer takes them with random stalls.
 
+:func:`image_write`, :func:`image_read` and :func:`image_load` drive the
+``image`` port of a loadable network core
+(:attr:`NetPlan.image_signature <sst_hw.plan.network.NetPlan.image_signature>`)
+one word per cycle.
+
 Every simulation runs through :func:`run_testbenches` (or
 :func:`run_streams`, its stream form), which takes a ``deadline``: a budget
 of clock cycles after which the simulation stops with
@@ -19,7 +24,8 @@ import random
 
 from amaranth.sim import Simulator
 
-__all__ = ["SimulationTimeout", "stream_put", "stream_get", "run_streams", "run_testbenches"]
+__all__ = ["SimulationTimeout", "stream_put", "stream_get", "image_write", "image_read",
+           "image_load", "run_streams", "run_testbenches"]
 
 
 class SimulationTimeout(AssertionError):
@@ -89,6 +95,46 @@ async def stream_get(ctx, stream, count: int, *, rng=None, p_stall: float = 0.0,
             ctx.set(stream.ready, int(ready))
     ctx.set(stream.ready, 0)
     return out
+
+
+async def image_write(ctx, port, sel: int, words) -> int:
+    """Write ``words`` at words 0, 1, ... of memory ``sel`` (0: code memory,
+    1: requantization table) through an ``image`` port, one per cycle, then
+    drop ``we``. Returns the cycles taken (one per word)."""
+    ctx.set(port.sel, sel)
+    for addr, word in enumerate(words):
+        ctx.set(port.addr, addr)
+        ctx.set(port.wdata, int(word))
+        ctx.set(port.we, 1)
+        await ctx.tick()
+    ctx.set(port.we, 0)
+    return len(words)
+
+
+async def image_read(ctx, port, sel: int, count: int) -> list:
+    """Read words 0 .. ``count``-1 of memory ``sel`` through an ``image``
+    port, one per cycle (each on ``rdata`` the cycle after its ``re``), then
+    drop ``re``. Returns the words."""
+    ctx.set(port.sel, sel)
+    out = []
+    for addr in range(count):
+        ctx.set(port.addr, addr)
+        ctx.set(port.re, 1)
+        await ctx.tick()
+        out.append(ctx.get(port.rdata))
+    ctx.set(port.re, 0)
+    return out
+
+
+async def image_load(ctx, port, code, table=(), *, use_loaded: int = 1) -> int:
+    """Write a whole model image (the ``code`` words, then the ``table``
+    rows) through an ``image`` port and set ``use_loaded``. Returns the
+    cycles taken."""
+    cycles = await image_write(ctx, port, 0, code)
+    if len(table):
+        cycles += await image_write(ctx, port, 1, table)
+    ctx.set(port.use_loaded, use_loaded)
+    return cycles
 
 
 def _name(bench) -> str:

@@ -12,23 +12,28 @@ Configuration (:func:`sst_hw.sim.runner.load_config`)::
 
     {"sidecar": "/path/core.json",
      "inputs": ["1f", "0", ...],       # payloads of stream i, hex, in order
-     "load": ["..."],                  # optional: payloads of stream load, sent first
+     "image": {"code": ["..."],        # optional (loadable core): code words, hex,
+               "table": ["..."]},      #   and table rows, written first through the image port
+     "use_loaded": 1,                  # image.use_loaded from then on (default 1)
      "outputs": 330,                   # output beats to wait for
      "timeout_cycles": 100000,         # give up after this many cycles
      "idle_cycles": 50,                # then watch this long for extra beats
      "results": "/path/results.json"}  # where the record goes
 
-Stimulus: reset for 3 cycles, then the ``load`` payloads (if any), then the
-``i`` payloads offered back to back (valid high whenever one is queued),
-``o.ready`` high on every cycle: the conditions under which the sidecar's
-latency and cycles per inference are defined.
+Stimulus: reset for 3 cycles (the ``image`` port's inputs low), then the
+``image`` (if any) written through the port, one word per cycle (every code
+word, then every table row), ``use_loaded`` set, and the image read back;
+then the ``i`` payloads offered back to back (valid high whenever one is
+queued), ``o.ready`` high on every cycle: the conditions under which the
+sidecar's latency and cycles per inference are defined.
 
 Record (``results``)::
 
     {"sent": [c0, c1, ...],           # edge at which each i payload was accepted
      "received": [[v, t, "hex"], ...],  # per o beat: edge valid first seen, edge taken, payload
      "timed_out": false, "extra_beats": 0, "cycles": 1234,
-     "load_cycles": 0}                 # edges spent on the load stream
+     "image_cycles": 0,                # edges spent writing the image
+     "image_read": {"code": [...], "table": [...]}}  # the image read back, hex
 
 Edges are numbered from the first edge after reset (the drivers' shared
 :class:`~sst_hw.sim.stream.CycleCounter`).
@@ -44,6 +49,7 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, RisingEdge, SimTimeoutError, with_timeout
 
+from sst_hw.sim.image_port import idle_image, read_image, write_image
 from sst_hw.sim.runner import load_config
 from sst_hw.sim.sidecar import Sidecar
 from sst_hw.sim.stream import CycleCounter, StreamSink, StreamSource
@@ -58,35 +64,34 @@ async def replay(dut):
     """Send every configured payload, record every output beat with its cycles."""
     cfg = load_config()
     side = Sidecar.load(cfg["sidecar"])
-    si, so, sl = side.streams["i"], side.streams["o"], side.streams.get("load")
+    si, so, port = side.streams["i"], side.streams["o"], side.image
     clk = getattr(dut, side.clock)
     rst = getattr(dut, side.reset)
     Clock(clk, CLOCK_NS, unit="ns").start()
     getattr(dut, si.valid).value = 0
     getattr(dut, so.ready).value = 0
-    if sl is not None:
-        getattr(dut, sl.valid).value = 0
+    if port is not None:
+        idle_image(dut, port)
     rst.value = 1 if side.reset_active_high else 0
     await ClockCycles(clk, RESET_CYCLES)
     rst.value = 0 if side.reset_active_high else 1
     counter = CycleCounter(clk)
     await RisingEdge(clk)
 
-    load = cfg.get("load") or []
-    load_cycles = 0
-    if load:
-        if sl is None:
-            raise AssertionError("the configuration has load payloads but the sidecar "
-                                 "has no load stream")
-        loader = StreamSource(clk, getattr(dut, sl.valid), getattr(dut, sl.ready),
-                              getattr(dut, sl.payload), counter)
-        start = counter.now
-        for w in load:
-            loader.send(int(w, 16))
-        await with_timeout(loader.wait_idle(), (len(load) * 4 + 100) * CLOCK_NS, "ns")
-        loader.stop()
-        getattr(dut, sl.valid).value = 0
-        load_cycles = counter.now - start
+    image = cfg.get("image")
+    image_cycles, image_read = 0, {}
+    if image:
+        if port is None:
+            raise AssertionError("the configuration has an image but the sidecar has no "
+                                 "image port")
+        code = [int(w, 16) for w in image.get("code", [])]
+        table = [int(w, 16) for w in image.get("table", [])]
+        image_cycles = await write_image(clk, dut, port, code, table,
+                                         use_loaded=int(cfg.get("use_loaded", 1)))
+        for name, words in (("code", code), ("table", table)):
+            if words:
+                back = await read_image(clk, dut, port, port.memories[name]["sel"], len(words))
+                image_read[name] = [format(w, "x") for w in back]
 
     source = StreamSource(clk, getattr(dut, si.valid), getattr(dut, si.ready),
                           getattr(dut, si.payload), counter)
@@ -109,7 +114,8 @@ async def replay(dut):
         "timed_out": timed_out,
         "extra_beats": max(0, len(sink.received) - expected),
         "cycles": counter.now,
-        "load_cycles": load_cycles,
+        "image_cycles": image_cycles,
+        "image_read": image_read,
     }
     out = Path(cfg["results"])
     tmp = out.with_name(out.name + ".tmp")

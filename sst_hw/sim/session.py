@@ -3,7 +3,8 @@
 The host side of ``sst-hw sim`` (the cocotb side is :mod:`sst_hw.sim.replay_tb`):
 
 * :func:`network_stimulus` / :func:`engine_stimulus` turn inputs into packed
-  stream payloads (through the sidecar's field offsets) and compute the
+  stream payloads (through the sidecar's field offsets), for a loadable
+  network core also the model's image (:func:`image_plan`), and compute the
   expected outputs with the golden model (:meth:`sst_hw.format.golden.Network.forward`
   for a network core, :meth:`sst_hw.format.golden.Layer.accumulate` or
   :func:`sst_hw.format.golden.dense_accumulate_codes` for an engine's rows);
@@ -29,13 +30,17 @@ import numpy as np
 
 from sst_hw.sim.sidecar import Sidecar
 
-__all__ = ["TB_MODULE", "Stimulus", "Mismatch", "SimOutcome", "network_stimulus",
-           "engine_stimulus", "wave_format", "build", "simulate", "check_network", "check_engine",
-           "sidecar_kind", "network_differences"]
+__all__ = ["TB_MODULE", "CORE_OPTIONS", "Stimulus", "Mismatch", "SimOutcome", "image_plan",
+           "network_stimulus", "engine_stimulus", "wave_format", "build", "simulate",
+           "check_network", "check_engine", "sidecar_kind", "network_differences"]
 
 TB_MODULE = "sst_hw.sim.replay_tb"
 #: Mismatches kept (with values) for the report; all are counted.
 KEEP_MISMATCHES = 5
+#: The options of a network core that its sidecar's ``parameters`` (and
+#: ``NetPlan.params``) carry, as :func:`~sst_hw.plan.network.plan_network` takes them.
+CORE_OPTIONS = ("pe", "simd", "memory", "requant", "rom", "select_reg", "tree_stage_levels",
+                "mem_reg", "act_memory")
 #: Longest random engine row, in beats (rows are 1..min(max_row_len, this x N x SIMD) long).
 ENGINE_MAX_BEATS = 16
 
@@ -56,8 +61,9 @@ class Stimulus:
     ----------
     inputs : list of int
         Payloads of stream ``i``, in order.
-    load : list of int
-        Payloads of stream ``load`` sent first (SPRAM code words), or empty.
+    image : dict or None
+        A loadable core's image, written through its ``image`` port first:
+        ``{"code": words, "table": rows}`` (ints).
     outputs : int
         Output beats expected.
     expected : int64 array
@@ -69,7 +75,7 @@ class Stimulus:
     """
 
     inputs: list
-    load: list
+    image: dict | None
     outputs: int
     expected: np.ndarray
     timeout_cycles: int
@@ -115,6 +121,10 @@ class SimOutcome:
 
     periods: list = field(default_factory=list)
     period: int | None = None
+    #: Words of the image written through a loadable core's port, and how many
+    #: of them read back differently.
+    image_words: int = 0
+    image_mismatches: int = 0
 
     @property
     def cycles_ok(self) -> bool:
@@ -128,30 +138,46 @@ class SimOutcome:
 
     @property
     def ok(self) -> bool:
-        return self.bit_exact and self.cycles_ok
+        return self.bit_exact and self.cycles_ok and self.image_mismatches == 0
 
 
 # -- stimulus --------------------------------------------------------------------------------
 
-def network_stimulus(side: Sidecar, network, x, *, load_codes=None) -> Stimulus:
+def image_plan(params: dict, network):
+    """The plan of ``network`` on a loadable core of parameters ``params`` (a
+    network sidecar's, or ``NetPlan.params``): the core's options
+    (:data:`CORE_OPTIONS`), loadable; its ``code_image()`` and
+    ``param_image()`` are what the core takes. A ``ValueError`` if the
+    model cannot be laid out so."""
+    from sst_hw.plan.network import plan_network
+    return plan_network(network, **{k: params[k] for k in CORE_OPTIONS if k in params},
+                        loadable=True)
+
+
+def network_stimulus(side: Sidecar, network, x, *, image=None) -> Stimulus:
     """Payloads of inputs ``x`` (int, (count, features)) for a network core and
-    the golden logits and classes of ``network``. ``load_codes`` are the code
-    words of an SPRAM core (sent on its ``load`` stream first)."""
+    the golden logits and classes of ``network``. ``image`` (``(code words,
+    table rows)``): what a loadable core takes through its ``image`` port
+    first (checked against the sidecar's image sizes)."""
     x = network.check_input(x)
     logits, classes = network.forward(x)
     x = x.reshape(len(x), -1)      # images: HWC order, channel fastest
     expected = np.concatenate([logits, classes[:, None]], axis=1)
     si = side.streams["i"]
     inputs = [si.pack(data=int(v)) for v in x.reshape(-1)]
-    load = []
-    if load_codes is not None:
-        sl = side.streams["load"]
-        load = [sl.pack(data=int(w)) for w in load_codes]
+    words = 0
+    if image is not None:
+        if side.image is None:
+            raise ValueError("an image for a core that has no image port")
+        code, table = ([int(w) for w in ws] for ws in image)
+        side.image.check_image(code, table)
+        image = {"code": code, "table": table}
+        words = len(code) + len(table)
     count, features = x.shape
     classes_n = expected.shape[1] - 1
     cycles = int(side.data["cycles_per_inference"])
-    timeout = count * (cycles + features + classes_n) * 4 + len(load) * 4 + 1000
-    return Stimulus(inputs, load, count * (classes_n + 1), expected, timeout)
+    timeout = count * (cycles + features + classes_n) * 4 + words * 8 + 1000
+    return Stimulus(inputs, image, count * (classes_n + 1), expected, timeout)
 
 
 def _engine_golden(side: Sidecar):
@@ -239,7 +265,7 @@ def engine_stimulus(side: Sidecar, rows: int, seed: int) -> Stimulus:
         beats.append(nbeats)
     latency = side.latency
     timeout = (len(inputs) + rows * (latency + 2)) * 4 + 1000
-    return Stimulus(inputs, [], rows, np.array(expected, dtype=np.int64).reshape(rows, pe),
+    return Stimulus(inputs, None, rows, np.array(expected, dtype=np.int64).reshape(rows, pe),
                     timeout, beats=np.array(beats, dtype=np.int64))
 
 
@@ -290,7 +316,9 @@ def simulate(sim_build, side: Sidecar, stim: Stimulus, test_dir, *, wave=None) -
     results.unlink(missing_ok=True)
     config = {"sidecar": str(Path(side.path).resolve()),
               "inputs": [format(v, "x") for v in stim.inputs],
-              "load": [format(v, "x") for v in stim.load],
+              **({"image": {name: [format(v, "x") for v in words]
+                            for name, words in stim.image.items()}, "use_loaded": 1}
+                 if stim.image is not None else {}),
               "outputs": stim.outputs, "timeout_cycles": stim.timeout_cycles,
               "idle_cycles": 50, "results": str(results)}
     test_args = []
@@ -355,7 +383,13 @@ def check_network(side: Sidecar, stim: Stimulus, record: dict) -> SimOutcome:
             if period is None or b == 0:
                 measured.add(chunk[-1][1] - ins[0] + 1)
             ends.append(chunk[-1][1])
+    image_words = image_mismatches = 0
+    for name, words in (stim.image or {}).items():
+        back = [int(w, 16) for w in (record.get("image_read") or {}).get(name, [])]
+        image_words += len(words)
+        image_mismatches += sum(1 for a, w in enumerate(words) if a >= len(back) or back[a] != w)
     return SimOutcome(
+        image_words=image_words, image_mismatches=image_mismatches,
         kind="network", asked=count, compared=compared, mismatches=mismatches,
         values_compared=compared * width, measured=sorted(measured),
         sidecar=int(side.data["cycles_per_inference"]), simulated_cycles=record["cycles"],

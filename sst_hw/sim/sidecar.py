@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["FieldCodec", "PayloadCodec", "Sidecar"]
+__all__ = ["FieldCodec", "PayloadCodec", "ImagePort", "Sidecar"]
 
 
 def _flatten(value, shape, name):
@@ -106,6 +106,51 @@ class PayloadCodec:
         return {name: f.unpack(int(payload)) for name, f in self.fields.items()}
 
 
+class ImagePort:
+    """The ``image`` port of a loadable network core (``sidecar["image"]``).
+
+    Attributes
+    ----------
+    ports : dict
+        Verilog port of each member (``sel``, ``addr``, ``wdata``, ``we``,
+        ``re``, ``rdata``, ``use_loaded``).
+    widths : dict
+        Bits of each member.
+    read_latency : int
+    memories : dict
+        ``{"code": {"sel", "words", "word_bits"}, "table": {...}}`` (``table``
+        only when the core has hidden layers).
+    bitstream_model : bool
+        ``use_loaded`` 0 runs the bitstream's model (block RAM builds).
+    topology_id : int
+    """
+
+    MEMBERS = ("sel", "addr", "wdata", "we", "re", "rdata", "use_loaded")
+
+    def __init__(self, info: dict):
+        self.ports = {name: info[name] for name in self.MEMBERS}
+        self.widths = {name: int(info["widths"][name]) for name in self.MEMBERS}
+        self.read_latency = int(info.get("read_latency", 1))
+        self.memories = {name: {k: int(v) for k, v in mem.items()}
+                         for name, mem in info["memories"].items()}
+        self.bitstream_model = bool(info.get("bitstream_model", False))
+        self.topology_id = info.get("topology_id")
+
+    def check_image(self, code, table=()) -> None:
+        """A ``ValueError`` unless ``code`` and ``table`` are whole images of
+        this port's memories (counts and widths)."""
+        for name, words in (("code", code), ("table", table)):
+            mem = self.memories.get(name, {"words": 0, "word_bits": 0})
+            words = [int(w) for w in words]
+            if len(words) != mem["words"]:
+                raise ValueError(f"the {name} image has {len(words)} words; the core's "
+                                 f"{name} memory takes {mem['words']}")
+            bad = [w for w in words if not 0 <= w < 1 << mem["word_bits"]]
+            if bad:
+                raise ValueError(f"{name} word {bad[0]:#x} is wider than {mem['word_bits']} "
+                                 f"bits")
+
+
 class Sidecar:
     """A loaded sidecar: module, ports, stream codecs, latency and weight format.
 
@@ -119,6 +164,8 @@ class Sidecar:
     data : dict
         The raw JSON.
     streams : dict of PayloadCodec
+    image : ImagePort or None
+        The ``image`` port of a loadable network core.
     kind : str
         ``"sst"``, ``"int8"`` or ``"ternary2"``.
     weights : dict
@@ -144,6 +191,7 @@ class Sidecar:
         self.reset = data["reset"]["port"]
         self.reset_active_high = data["reset"].get("active", "high") == "high"
         self.streams = {name: PayloadCodec(info) for name, info in data["streams"].items()}
+        self.image = ImagePort(data["image"]) if data.get("image") else None
         self.weights = dict(data.get("weights") or {"kind": "sst"})
         self.kind = self.weights["kind"]
         self.vectors = self.used = None

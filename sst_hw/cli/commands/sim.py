@@ -6,7 +6,9 @@ Three targets:
   folder (``--pe``, ``--simd``, ``--memory``, ``--requant`` as for
   ``sst-hw compile``), then simulated;
 * a compiled network core (``.v`` + sidecar from ``sst-hw compile``), with
-  ``--model`` the model file whose golden model it is compared against;
+  ``--model`` the model file whose golden model it is compared against (a
+  loadable core, e.g. ``--memory spram``, takes that model's image through
+  its ``image`` port first: written, read back, then run);
 * an engine (``.v`` + sidecar from ``sst-hw generate``): random rows of codes
   and activations, compared with the golden dot products.
 
@@ -121,8 +123,9 @@ def register(sub):
     g.add_argument("--simd", type=int, default=None,
                    help=f"subvectors per beat, {limits.SIMD[0]}..{limits.SIMD[1]} (default 2)")
     g.add_argument("--memory", choices=MEMORIES, default=None,
-                   help="where the codes live: bram (default) or spram (loaded through the "
-                        "core's load stream before the first inference)")
+                   help="where the codes live: bram (default) or spram (the model's image, "
+                        "codes and requantization table, written through the core's image "
+                        "port before the first inference)")
     g.add_argument("--requant", choices=REQUANT_MODES, default=None,
                    help="shift, mult or auto (default)")
     p.add_argument("--build-dir", type=Path, default=None,
@@ -354,11 +357,14 @@ def run(args):
             if blocking:
                 raise UserError(f"model {args.model} does not fit core {target}: "
                                 f"{'; '.join(blocking)}")
-            if "load" in side.streams:
+            if side.image is not None:
                 load_plan = _plan_of(side, network, args.model)
-                notes.append("the core keeps its codes in SPRAM and takes them from the model "
-                             "through its load stream: the model's codes are loaded, not "
-                             "compared; the rest (requantization, schedule) is the Verilog's")
+                where = ("keeps its codes in SPRAM and" if side.params.get("memory") == "spram"
+                         else "is loadable (its bitstream's model is not run) and")
+                notes.append(f"the core {where} takes the model's image (codes and "
+                             "requantization table) through its image port: the model's codes "
+                             "and constants are loaded, not compared with the Verilog's; the "
+                             "rest (datapath, clamps, schedule) is the Verilog's")
         else:
             _refuse(args, ["--model", "--input", "--dataset", "--count"],
                     f"only to a network core; {target} is an engine, simulated on random "
@@ -394,11 +400,12 @@ def run(args):
         side = Sidecar.load(next(p for p in paths if p.suffix == ".json"))
 
     t0 = time.monotonic()
-    load_codes = None
     if kind == "network":
-        if "load" in side.streams:
-            load_codes = (core_plan or load_plan).code_image()
-        stim = session.network_stimulus(side, network, x, load_codes=load_codes)
+        image = None
+        if side.image is not None:
+            plan = load_plan or core_plan
+            image = (plan.code_image(), plan.param_image())
+        stim = session.network_stimulus(side, network, x, image=image)
     else:
         rows = args.rows or DEFAULT_ROWS
         stim = session.engine_stimulus(side, rows, args.seed)
@@ -460,14 +467,20 @@ def _short_failure(e, log) -> str:
 
 
 def _plan_of(side, network, model_path):
-    """The code memory plan of ``network`` on the core of a network sidecar
-    (for the words an SPRAM core loads)."""
-    from sst_hw.plan.network import plan_network
-    p = side.params
+    """The plan of ``network`` on the loadable core of a network sidecar (for
+    the image the core takes), refused unless it has the core's topology."""
+    from sst_hw.plan.image import topology_id
+    from sst_hw.sim.session import image_plan
     try:
-        return plan_network(network, pe=int(p["pe"]), simd=int(p["simd"]), memory="spram")
+        plan = image_plan(side.params, network)
     except ValueError as e:
         raise UserError(f"model {model_path} cannot be laid out for this core: {e}") from None
+    want = side.image.topology_id
+    if want is not None and topology_id(plan) != int(want):
+        raise UserError(f"model {model_path} does not have the topology of this loadable core "
+                        f"(topology id {topology_id(plan):#010x}, the core's {int(want):#010x}): "
+                        "its image cannot be loaded")
+    return plan
 
 
 def _report(args, kind, side, vpath, out, stim, seconds, build_dir, wave, labels, inputs, sim):
@@ -501,6 +514,11 @@ def _report(args, kind, side, vpath, out, stim, seconds, build_dir, wave, labels
             rep["period"] = {"measured": out.periods, "sidecar": out.period,
                              "match": set(out.periods) <= {out.period}}
         rep["inputs_back_to_back"] = out.back_to_back
+        if stim.image is not None:
+            rep["image"] = {"code_words": len(stim.image["code"]),
+                            "table_rows": len(stim.image["table"]),
+                            "read_back_mismatches": out.image_mismatches,
+                            "match": out.image_mismatches == 0}
         if labels is not None and len(out.classes) == out.asked:
             rep["label_accuracy"] = float((out.classes == labels).mean())
     else:
@@ -545,6 +563,12 @@ def _print_text(rep, out, side):
             print(f"  period       {_fmt_cycles(out.periods)} cycles between back-to-back "
                   f"inferences measured, {out.period} in the sidecar"
                   f"{'' if ok else '  <- DIFFERENT'}")
+        if "image" in rep:
+            im = rep["image"]
+            print(f"  image        {im['code_words']} code words and {im['table_rows']} table "
+                  f"rows written through the image port, "
+                  + ("read back identical" if im["match"] else
+                     f"{im['read_back_mismatches']} read back different  <- DIFFERENT"))
         if not out.back_to_back:
             print("  note: the core did not take an inference's input beats back to back")
         if "label_accuracy" in rep:
@@ -581,7 +605,8 @@ def _print_text(rep, out, side):
     if rep["wave"]:
         print(f"  waveform     {rep['wave']}")
     print(f"  result       {'bit-exact with the golden model' if out.bit_exact else 'MISMATCH'}"
-          f"{'' if out.cycles_ok else ', cycles differ from the sidecar'}")
+          f"{'' if out.cycles_ok else ', cycles differ from the sidecar'}"
+          f"{', image read back different' if out.image_mismatches else ''}")
 
 
 def _failure_line(out) -> str:
@@ -598,4 +623,7 @@ def _failure_line(out) -> str:
                          f"{out.sidecar}")
         else:
             parts.append(f"measured period {_fmt_cycles(out.periods)} != sidecar {out.period}")
+    if out.image_mismatches:
+        parts.append(f"{out.image_mismatches} of {out.image_words} image words read back "
+                     "different from what was written")
     return "; ".join(parts) or "the run did not complete"
