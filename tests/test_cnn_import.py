@@ -49,8 +49,10 @@ def test_import_finetune_and_export(digits):
     from sst_hw.train.mlp import Schedule
 
     net = load_onnx_cnn(FIXTURES / "torch_cnn.onnx")
+    # Long enough to be robust: a 2+4-epoch fine-tune of this small CNN lands anywhere
+    # in 0.77..0.88 depending on the BLAS kernels' rounding; 10+20 gave 0.90-0.91 (2 s).
     res = import_and_export_cnn(net, digits, CB, finetune=True,
-                                schedule=Schedule(0, 2, 4, batch_size=32))
+                                schedule=Schedule(0, 10, 20, batch_size=32))
     acc = res["accuracy"]
     assert acc["onnx"] > 0.95 and abs(acc["float"] - acc["onnx"]) < 0.01
     assert acc["integer"] > 0.85 and acc["agreement"] > 0.97
