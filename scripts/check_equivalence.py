@@ -14,7 +14,14 @@ working tree (*new*) emits must be equivalent to what a base commit (*base*,
   one wrapper instantiates both cores on the same random inputs, with random
   backpressure and resets, and every output of the two is compared on every
   cycle; completed inferences are counted (and checked against the base
-  tree's golden model) so the comparison cannot be vacuous.
+  tree's golden model) so the comparison cannot be vacuous. A loadable core
+  (its sidecar has an ``image`` entry: ``compile --memory spram``) first
+  gets the model's whole image (code words and requantization table rows)
+  written through its ``image`` port and read back, the same writes to both
+  cores in lock step, then runs it (``use_loaded`` 1); again after every
+  reset. Cores whose interfaces differ (e.g. a base core with the old
+  ``load`` stream, a new one with the ``image`` port) are reported as
+  "interfaces differ", not simulated.
 
 The base tree is checked out with ``git worktree add --detach`` into
 ``/tmp/sst-equiv-base-<sha>`` and its own CLI is run from there (same Python,
@@ -89,7 +96,8 @@ CONFIGS = [
     Config("net_digits_bram", "network", ("compile", MODEL_TOKEN, "--memory", "bram"),
            "digits network core, codes in block RAM"),
     Config("net_digits_spram", "network", ("compile", MODEL_TOKEN, "--memory", "spram"),
-           "digits network core, codes in SPRAM (load stream)"),
+           "digits network core, codes in SPRAM; code words and requant table rows written "
+           "through the image port (older trees: a load stream)"),
 ]
 #: Extra emission for the self-test: the direct decoder with the enum engine's shape.
 DIRECT_PE4 = Config("eng_full82_direct_pe4_simd2", "engine",
@@ -558,7 +566,10 @@ out["package"] = sst_hw.__file__
 net = None
 try:
     import numpy as np
-    from sst_hw import modelfile
+    try:
+        from sst_hw.format import modelfile
+    except ImportError:         # older trees
+        from sst_hw import modelfile
     net = modelfile.load(req["model"])
     logits, classes = net.forward(np.asarray(req["inputs"], dtype=np.int64))
     out["expected"] = np.concatenate([logits, np.asarray(classes)[:, None]], axis=1).tolist()
@@ -566,11 +577,27 @@ except Exception as e:
     out["golden_error"] = repr(e)
 if req.get("code_image") and net is not None:
     try:
-        from sst_hw.rtl.network import network_plan
+        try:
+            from sst_hw.rtl.network import network_plan
+        except ImportError:
+            from sst_hw.plan.network import plan_network as network_plan
         plan = network_plan(net, **req["plan_kw"])
         out["code_image"] = [int(w) for w in plan.code_image()]
     except Exception as e:
         out["code_image_error"] = repr(e)
+if req.get("image") and net is not None:
+    # What a loadable core takes through its image port, by the tree's own plan.
+    try:
+        try:
+            from sst_hw.sim.session import image_plan
+            plan = image_plan(req["params"], net)
+        except ImportError:
+            from sst_hw.plan.network import plan_network
+            plan = plan_network(net, **req["plan_kw"], loadable=True)
+        out["image"] = {"code": [int(w) for w in plan.code_image()],
+                        "table": [int(w) for w in plan.param_image()]}
+    except Exception as e:
+        out["image_error"] = repr(e)
 json.dump(out, open(sys.argv[2], "w"))
 """
 
@@ -599,6 +626,59 @@ def code_image_from_sidecar(side: dict, model: Path) -> list:
     if any(w is None for w in words):
         raise ToolError("the sidecar's layer schedule does not cover the code memory")
     return words
+
+
+def table_image_from_sidecar(side: dict, model: Path) -> list:
+    """The requantization table, one int per row, from the model file's
+    ``add``/``mult`` and the layout of the sidecar (per hidden layer
+    ``groups * pe`` rows from ``param_base``: ``C`` in the low ``add_bits``,
+    ``M`` above, the layer's shift above them; padding rows 0)."""
+    import numpy as np
+    prm, net, rq = side["parameters"], side["network"], side["memory"]["requant"]
+    pe = int(prm["pe"])
+    add_bits, mult_bits = int(rq["add_bits"]), int(rq.get("mult_bits", 0))
+    shift_bits = int(rq.get("shift_bits", 0))
+    mems = (side.get("image") or {}).get("memories", {})
+    words = [None] * int(mems.get("table", {}).get("words", 0))
+    cmask, mmask = (1 << add_bits) - 1, (1 << mult_bits) - 1
+    with np.load(model, allow_pickle=False) as z:
+        for i, lp in enumerate(net["layers"]):
+            if lp.get("last"):
+                continue
+            add = np.asarray(z[f"layer{i}.add"], dtype=np.int64)
+            mult = np.asarray(z[f"layer{i}.mult"], dtype=np.int64) if mult_bits else None
+            base, rows = int(lp["param_base"]), int(lp["groups"]) * pe
+            for r in range(rows):
+                w = 0
+                if r < int(lp["out_features"]):
+                    w = int(add[r]) & cmask
+                    if mult_bits:
+                        w |= (int(mult[r]) & mmask) << add_bits
+                    if shift_bits:
+                        w |= int(lp["shift"]) << (add_bits + mult_bits)
+                if base + r >= len(words):
+                    raise ToolError("the sidecar's layer schedule overruns the image's table")
+                words[base + r] = w
+    if any(w is None for w in words):
+        raise ToolError("the sidecar's layer schedule does not cover the image's table")
+    return words
+
+
+def interface_kind(side: dict) -> str:
+    """How a network core takes a model after reset: its interface in words."""
+    if "load" in side.get("streams", {}):
+        return "a load stream"
+    if side.get("image"):
+        return "an image port"
+    return "no load interface"
+
+
+def image_interface(side: dict):
+    """The sidecar's ``image`` entry without its topology id (None if none)."""
+    img = side.get("image")
+    if not img:
+        return None
+    return {k: v for k, v in img.items() if k != "topology_id"}
 
 
 def make_inputs(side: dict, count: int, rng: random.Random) -> list:
@@ -656,13 +736,32 @@ def check_network_pair(name: str, folder: Path, base: dict, new: dict, *, model:
     bs, ns = base["side"], new["side"]
     key = lambda side: sorted((p["name"], p["direction"], int(p["width"]))
                               for p in side["ports"])
-    if key(bs) != key(ns):
-        res.update(status="DIFFERENT", detail=f"ports differ: base {key(bs)} new {key(ns)}",
+    kind_b, kind_n = interface_kind(bs), interface_kind(ns)
+    if kind_b != kind_n or key(bs) != key(ns):
+        only_b = sorted(set(key(bs)) - set(key(ns)))
+        only_n = sorted(set(key(ns)) - set(key(bs)))
+        fmt = lambda ps: ", ".join(f"{d[:-3] if d.endswith('put') else d} {n}[{w}]"
+                                   for n, d, w in ps) or "none"
+        how = (f"base core has {kind_b}, new core has {kind_n}; " if kind_b != kind_n
+               else "")
+        res.update(status="DIFFERENT", interfaces_differ=True,
+                   detail=f"interfaces differ: {how}base-only ports: {fmt(only_b)}; "
+                          f"new-only ports: {fmt(only_n)} (not simulated)",
+                   base_interface=kind_b, new_interface=kind_n,
+                   base_only_ports=only_b, new_only_ports=only_n,
                    seconds=round(time.monotonic() - t0, 1))
         return res
     streams = bs["streams"]
     if json.dumps(streams, sort_keys=True) != json.dumps(ns["streams"], sort_keys=True):
-        res.update(status="DIFFERENT", detail="stream payload layouts differ between sidecars",
+        res.update(status="DIFFERENT", interfaces_differ=True,
+                   detail="interfaces differ: stream payload layouts differ between sidecars",
+                   seconds=round(time.monotonic() - t0, 1))
+        return res
+    img_b, img_n = image_interface(bs), image_interface(ns)
+    if json.dumps(img_b, sort_keys=True) != json.dumps(img_n, sort_keys=True):
+        res.update(status="DIFFERENT", interfaces_differ=True,
+                   detail=f"interfaces differ: the sidecars' image entries differ (base "
+                          f"{img_b}, new {img_n})",
                    seconds=round(time.monotonic() - t0, 1))
         return res
     rng = random.Random(seed)
@@ -674,10 +773,25 @@ def check_network_pair(name: str, folder: Path, base: dict, new: dict, *, model:
     code_image = None
     if "load" in streams:
         code_image = code_image_from_sidecar(bs, model)
+    image = None            # {"code": words, "table": rows} for the image port
+    if img_b is not None:
+        image = {"code": code_image_from_sidecar(bs, model),
+                 "table": table_image_from_sidecar(bs, model)}
+        for name, mem in img_b["memories"].items():
+            if len(image.get(name, [])) != int(mem["words"]):
+                raise ToolError(f"the {name} image from the sidecar has "
+                                f"{len(image.get(name, []))} words, the image port's memory "
+                                f"{mem['words']}")
+        if "table" not in img_b["memories"]:
+            image["table"] = []
+        topo = (bs["image"].get("topology_id"), ns["image"].get("topology_id"))
+        if topo[0] != topo[1]:
+            notes.append(f"sidecar topology ids differ (base {topo[0]}, new {topo[1]})")
     expected = None
-    if base_tree is not None and (golden or code_image is not None):
+    if base_tree is not None and (golden or code_image is not None or image is not None):
         req = {"model": str(model), "inputs": inputs if golden else [],
-               "code_image": code_image is not None,
+               "code_image": code_image is not None, "image": image is not None,
+               "params": prm,
                "plan_kw": {"pe": int(prm["pe"]), "simd": int(prm["simd"]),
                            "memory": prm["memory"]}}
         (folder / "golden_req.json").write_text(json.dumps(req))
@@ -699,6 +813,17 @@ def check_network_pair(name: str, folder: Path, base: dict, new: dict, *, model:
             else:
                 notes.append("code image from sidecar only "
                              f"({out.get('code_image_error', 'no base API')})")
+        if image is not None:
+            if "image" in out:
+                for name in ("code", "table"):
+                    if out["image"][name] != image[name]:
+                        raise ToolError(f"the {name} image computed from the sidecar differs "
+                                        f"from the base tree's plan (code_image/param_image): "
+                                        f"fix {name}_image_from_sidecar")
+                res["image_check"] = ("matches base plan code_image() and param_image()")
+            else:
+                notes.append("image from sidecar only "
+                             f"({out.get('image_error', 'no base API')})")
 
     # Sources: wrapper, both cores, the simulation models (one copy if identical).
     sources = [folder / "equiv_pair.v", base["verilog"], new["verilog"]]
@@ -731,6 +856,8 @@ def check_network_pair(name: str, folder: Path, base: dict, new: dict, *, model:
     handshake = {clock, reset}
     for s in streams.values():
         handshake |= {s["valid"], s["ready"], s["payload"]}
+    if img_b is not None:       # the testbench drives the image port itself
+        handshake |= {img_b[m] for m in ("sel", "addr", "wdata", "we", "re", "use_loaded")}
     resets = [(rng.randint(20, 100), rng.randint(1, 3)),
               (rng.randint(int(cycles * 0.45), int(cycles * 0.55)), rng.randint(1, 4))]
     cfg = {
@@ -746,6 +873,8 @@ def check_network_pair(name: str, folder: Path, base: dict, new: dict, *, model:
         "code_image": code_image, "min_inferences": min_inferences,
         "stats": str(folder / "stats.json"),
     }
+    if image is not None:
+        cfg["image"] = {**img_b, "words": image, "use_loaded_value": 1}
     cfg_path = folder / "tb_config.json"
     cfg_path.write_text(json.dumps(cfg))
     stats_path = folder / "stats.json"
@@ -800,6 +929,18 @@ def check_network_pair(name: str, folder: Path, base: dict, new: dict, *, model:
               f"{st['resets']} resets")
     if code_image is not None:
         detail += f", {st['load_words']} code words loaded"
+    if image is not None:
+        mism = st.get("readback_mismatches") or []
+        res["readback_mismatches"] = mism[:5]
+        detail += (f", image ({len(image['code'])} code words + {len(image['table'])} table "
+                   f"rows) written {st.get('images_written', 0)}x, "
+                   f"{st.get('readback_checked', 0) - len(mism)}/"
+                   f"{st.get('readback_checked', 0)} read back")
+        if not st.get("images_written"):
+            problems.append("the image was never completely written")
+        if mism:
+            problems.append(f"{len(mism)} words read back differ from those written "
+                            "(see stats.json)")
     if expected is not None:
         detail += f", golden {st['golden_checked'] - len(st['golden_mismatches'])}/" \
                   f"{st['golden_checked']}"
@@ -867,10 +1008,42 @@ def mut_code_word(text, side):
                      f"code memory word {idx} (last layer): bit 0 inverted")
 
 
-def mut_requant_word(text, side):
+def mut_requant_write(text, side):
+    """Table row 0 as written through the image port: bit add_bits-1 (the sign
+    of C_0) inverted on its way in (a loadable core's table initialiser is
+    overwritten by the image, so the old initialiser flip would go unseen)."""
     bit = int(side["memory"]["requant"]["add_bits"]) - 1
-    return _flip_one(text, r"(\\table \[0\] = )(\d+)'h([0-9a-f]+)", bit,
-                     f"requant table word 0: bit {bit} (sign of C_0) inverted")
+    width = int(side["image"]["memories"]["table"]["word_bits"])
+    m = re.search(r"(\\table \[)([^\]]+)(\] <= )([^;]+);", text)
+    if m is None:
+        raise ToolError("mutation target not found: the requant table's write statement")
+    addr, data = m.group(2), m.group(4)
+    new = (f"{m.group(1)}{addr}{m.group(3)}{data} ^ (({addr} == 0) ? "
+           f"{width}'h{1 << bit:x} : {width}'h0);")
+    edit = f"{m.group(0).strip()}  ->  {new.strip()}"
+    return text[:m.start()] + new + text[m.end():], {
+        "what": f"requant table row 0 written through the image port: bit {bit} (sign of "
+                f"C_0) inverted", "edit": edit}
+
+
+def mut_code_write(text, side):
+    """The code word of the last layer's first address, as written through the
+    image port: bit 0 inverted on its way into the SPRAM."""
+    idx = int(side["network"]["layers"][-1]["code_base"])
+    width = int(side["image"]["memories"]["code"]["word_bits"])
+    m = re.search(r"\.spram_wdata\(([^()]+)\)", text)
+    a = None
+    if m is not None:           # the .addr of the same instance (between its ");"s)
+        block = text[text.rfind(");", 0, m.start()) + 2:text.find(");", m.end())]
+        a = re.search(r"\.addr\(([^()]+)\)", block)
+    if m is None or a is None:
+        raise ToolError("mutation target not found: the code SPRAM's write data and address")
+    data, addr = m.group(1), a.group(1)
+    new = f".spram_wdata({data} ^ (({addr} == {idx}) ? {width}'h1 : {width}'h0))"
+    edit = f"{m.group(0).strip()}  ->  {new}"
+    return text[:m.start()] + new + text[m.end():], {
+        "what": f"code word {idx} (last layer) written through the image port: bit 0 "
+                "inverted", "edit": edit}
 
 
 # -- main --------------------------------------------------------------------------------------
@@ -910,7 +1083,8 @@ def parse_args(argv=None):
     p.add_argument("--self-test", action="store_true",
                    help="instead of base vs new: check that deliberately different designs "
                         "are caught (enum vs direct; one inverted bit in a ROM, in a power-up "
-                        "value, in a core's code memory and in its requant table)")
+                        "value, in a block RAM core's code memory, and in a code word and a "
+                        "requant table row an spram core takes through its image port)")
     p.add_argument("--cycles", type=int, default=20000,
                    help="co-simulation cycles per network (default 20000)")
     p.add_argument("--seed", type=int, default=1, help="stimulus seed (default 1)")
@@ -1121,8 +1295,10 @@ def self_test(args, out, base, model, yosys) -> list:
         rows.append(r)
     # Networks.
     for cfg_name, case, mut in (("net_digits_bram", "bram_code_bit_flip", mut_code_word),
-                                ("net_digits_spram", "spram_requant_bit_flip",
-                                 mut_requant_word)):
+                                ("net_digits_spram", "spram_requant_write_bit_flip",
+                                 mut_requant_write),
+                                ("net_digits_spram", "spram_code_write_bit_flip",
+                                 mut_code_write)):
         if args.only and not any(s in case for s in args.only):
             continue
         f = out / case

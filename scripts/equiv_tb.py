@@ -6,12 +6,21 @@ and the *new* network core on the same inputs and exposes both output sets as
 cycle from a seeded random stream:
 
 * reset: a few cycles at the start, then the resets listed in the
-  configuration (mid-run, and for an spram core once during the code load);
-* every input stream of the sidecar (``i``, and ``load`` for spram cores):
-  valid/payload beats with random idle cycles; a beat, once offered, is held
-  until taken; while ``valid`` is low the payload carries random junk; ``load``
-  sends the code image (again after every reset), ``i`` sends the prepared
-  inference inputs one feature per beat;
+  configuration (mid-run, and for a loadable core once while its image is
+  being written);
+* every input stream of the sidecar (``i``, and ``load`` for the spram cores
+  of older trees): valid/payload beats with random idle cycles; a beat, once
+  offered, is held until taken; while ``valid`` is low the payload carries
+  random junk; ``load`` sends the code image (again after every reset), ``i``
+  sends the prepared inference inputs one feature per beat;
+* the ``image`` port of a loadable core (the configuration's ``image``: the
+  sidecar's ``image`` entry plus the ``words`` of each memory): after every
+  reset, with ``use_loaded`` 0, every code word then every table row is
+  written (``we``, one word per cycle, random idle cycles between), then
+  every word is read back (``re``) and checked against what was written
+  ``read_latency`` cycles later; then ``use_loaded`` goes to 1 and only then
+  does ``i`` start sending inputs. While ``we`` and ``re`` are low, ``sel``,
+  ``addr`` and ``wdata`` carry random junk;
 * every output stream (``o``): random ``ready``;
 * any other input port: random bits.
 
@@ -108,6 +117,127 @@ class _Source:
         return False
 
 
+class _ImageDriver:
+    """The ``image`` port of a loadable core (both cores get the same writes).
+
+    ``info``: the sidecar's ``image`` entry plus ``words`` (``{"code": [...],
+    "table": [...]}``). Per reset epoch: write every word, read every word
+    back (unless ``readback`` is false), then ``use_loaded`` 1 and the callback
+    that lets the inputs go.
+    """
+
+    INPUTS = ("sel", "addr", "wdata", "we", "re", "use_loaded")
+
+    def __init__(self, dut, info, rng, out_index, outputs, stats):
+        self.rng = rng
+        self.h = {m: getattr(dut, info[m]) for m in self.INPUTS}
+        self.widths = {m: int(info["widths"][m]) for m in info["widths"]}
+        self.latency = int(info.get("read_latency", 1))
+        self.rdata = outputs[out_index[info["rdata"]]][1]        # the base core's rdata
+        self.use_loaded = int(info.get("use_loaded_value", 1))
+        self.readback = bool(info.get("readback", True))
+        mems = info["memories"]
+        self.writes, self.masks = [], {}
+        for name in ("code", "table"):
+            words = [int(w) for w in info["words"].get(name) or []]
+            if name not in mems:
+                if words:
+                    raise ValueError(f"image words for {name}, which the port does not reach")
+                continue
+            if len(words) != int(mems[name]["words"]):
+                raise ValueError(f"the {name} image has {len(words)} words, the port's "
+                                 f"memory {mems[name]['words']}")
+            self.masks[name] = (1 << int(mems[name]["word_bits"])) - 1
+            self.writes += [(name, int(mems[name]["sel"]), a, w) for a, w in enumerate(words)]
+        self.stats = stats
+        stats.update(image_words_written=0, images_written=0, readback_checked=0,
+                     readback_mismatches=[])
+        self.p_idle = 0.0
+        self.state, self.pos, self.pending, self.on_done = "reset", 0, {}, None
+        self.just_done = self.released = False
+
+    def start(self, on_done):
+        """A new reset epoch: write the image again."""
+        self.state, self.pos, self.pending, self.on_done = "write", 0, {}, on_done
+        self.just_done = self.released = False
+
+    def _junk(self):
+        for m in ("sel", "addr", "wdata"):
+            self.h[m].value = self.rng.getrandbits(self.widths[m])
+
+    def drive(self, cycle, in_reset):
+        """Set the port for the coming cycle (right after a rising edge)."""
+        h = self.h
+        h["we"].value = 0
+        h["re"].value = 0
+        if in_reset:
+            self.state, self.pending = "reset", {}
+            h["use_loaded"].value = 0
+            self._junk()
+            return
+        if self.state == "done":
+            h["use_loaded"].value = self.use_loaded
+            self._junk()
+            if not self.released:           # use_loaded is 1 from this cycle on
+                self.released = self.just_done = True
+            return
+        h["use_loaded"].value = 0
+        if self.pos < len(self.writes) and self.p_idle and self.rng.random() < self.p_idle:
+            self._junk()
+            return
+        if self.pos >= len(self.writes):            # nothing to write or read
+            self._finish()
+            self._junk()
+            return
+        name, sel, addr, word = self.writes[self.pos]
+        h["sel"].value = sel
+        h["addr"].value = addr
+        if self.state == "write":
+            h["wdata"].value = word
+            h["we"].value = 1
+            self.stats["image_words_written"] += 1
+        else:                                       # "read"
+            h["wdata"].value = self.rng.getrandbits(self.widths["wdata"])
+            h["re"].value = 1
+            self.pending[cycle + self.latency] = (name, addr, word)
+        self.pos += 1
+        if self.pos == len(self.writes):
+            if self.state == "write":
+                self.state, self.pos = "read", 0
+                self.stats["images_written"] += 1
+                if not self.readback:
+                    self._finish()
+            else:
+                self._finish()
+
+    def _finish(self):
+        self.state = "done"
+
+    def sample(self, cycle):
+        """Read-only phase: check a word read back ``read_latency`` cycles ago."""
+        want = self.pending.pop(cycle, None)
+        if want is None:
+            return
+        name, addr, word = want
+        self.stats["readback_checked"] += 1
+        try:
+            got = _int(self.rdata.value) & self.masks[name]
+        except ValueError:
+            got = str(self.rdata.value)
+        if got != word:
+            self.stats["readback_mismatches"].append(
+                {"cycle": cycle, "memory": name, "addr": addr, "got": str(got),
+                 "written": str(word)})
+
+    def after_cycle(self):
+        """End of a cycle: once ``use_loaded`` is 1, let the inputs go (from the
+        next cycle on)."""
+        if self.just_done:
+            self.just_done = False
+            if self.on_done is not None:
+                self.on_done()
+
+
 @cocotb.test()
 async def lockstep(dut):
     """Base and new core, same random stimulus: every output equal on every cycle."""
@@ -154,6 +284,8 @@ async def lockstep(dut):
              "beats": {n: 0 for n in streams}, "inferences_sent": 0, "inferences_completed": 0,
              "golden_checked": 0, "golden_mismatches": [], "bad_groups": [], "mismatch": None,
              "load_words": 0}
+    image = _ImageDriver(dut, cfg["image"], random.Random(rng.random()), out_index, outputs,
+                         stats) if cfg.get("image") else None
 
     # Per reset epoch: the inferences whose inputs were all taken, and the output beats.
     next_inference = 0
@@ -174,8 +306,11 @@ async def lockstep(dut):
         for k in range(next_inference, len(inputs)):
             order.append(k)
             queue += [_pack(v, d_field) for v in inputs[k]]
-        sources[data_stream].reset(queue)
+        sources[data_stream].reset(queue if image is None else [])
         sources[data_stream].order = order
+        if image is not None:
+            # The inputs wait until the image is written, read back and in use.
+            image.start(lambda: sources[data_stream].reset(queue))
         if load_stream:
             sources[load_stream].reset([_pack(w, l_field) for w in code_image])
         for name, src in sources.items():
@@ -199,7 +334,11 @@ async def lockstep(dut):
             for src in sources.values():
                 src.p_idle = rng.choice(idle_choices)
             p_stall = {name: rng.choice(stall_choices) for name in sinks}
+            if image is not None:
+                image.p_idle = image.rng.choice(idle_choices)
         rst.value = rst_on if in_reset else 1 - rst_on
+        if image is not None:
+            image.drive(cycle, in_reset)
         for src in sources.values():
             src.drive()
         readies = {}
@@ -220,6 +359,8 @@ async def lockstep(dut):
         stats["cycles"] = cycle + 1
         if in_reset:
             continue
+        if image is not None:
+            image.sample(cycle)
         for name, src in sources.items():
             ready = _int(outputs[out_index[streams[name]["ready"]]][1].value)
             if src.fired(ready):
@@ -256,6 +397,8 @@ async def lockstep(dut):
                             stats["golden_mismatches"].append(
                                 {"inference": k, "got": values, "golden": expected[k]})
                     groups_this_epoch += 1
+        if image is not None:
+            image.after_cycle()
 
     stats["mismatch"] = mismatch
     Path(cfg["stats"]).write_text(json.dumps(stats, indent=2))
