@@ -274,10 +274,15 @@ def load(path):
     with npz:
         def read(name):
             try:
-                return npz[name]
+                value = npz[name]
             except Exception as e:
                 raise fail(f"array {name!r} cannot be read: "
                            f"{type(e).__name__}: {e}") from e
+            if not isinstance(value, np.ndarray):
+                # NpzFile hands back the raw bytes of a member without the .npy magic
+                raise fail(f"array {name!r} cannot be read: not a .npy array (starts with "
+                           f"{bytes(value[:6])!r})")
+            return value
 
         names = set(npz.files)
         if "header" not in names:
@@ -338,7 +343,7 @@ def _sst_layer(i, lh, where, arrays, fail, *, counts, in_features, out, rows, co
     except (TypeError, ValueError) as e:
         raise fail(f"{where}: bad codebook: {e}") from e
     listed = lh["arrays"]
-    unknown = [a for a in listed if a not in _DTYPES]
+    unknown = [a for a in listed if not isinstance(a, str) or a not in _DTYPES]
     if unknown or len(set(listed)) != len(listed):
         raise fail(f"{where}: 'arrays' must list distinct names among "
                    f"{', '.join(_DTYPES)}, not {listed}")
@@ -396,7 +401,7 @@ def _load_v2(head, arrays, fail) -> ConvNetwork:
         if not isinstance(lh, dict):
             raise fail(f"layer {i}: must be a JSON object, not {type(lh).__name__}")
         kind = lh.get("kind")
-        if kind not in KINDS:
+        if not isinstance(kind, str) or kind not in KINDS:
             what = "missing key 'kind'" if "kind" not in lh else f"unknown kind {kind!r}"
             raise fail(f"layer {i}: {what} (one of {', '.join(KINDS)})")
         where = f"layer {i} ({kind})"
@@ -462,13 +467,21 @@ def _load_v2(head, arrays, fail) -> ConvNetwork:
         raise fail(str(e)) from e
 
 
+def _no_constant(name):
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def _parse_header(raw, fail) -> dict:
     if raw.dtype != np.uint8 or raw.ndim != 1:
         raise fail(f"'header' must be a 1-D uint8 array, not {raw.dtype} {raw.shape}")
     try:
-        head = json.loads(raw.tobytes().decode("utf-8"))
+        head = json.loads(raw.tobytes().decode("utf-8"), parse_constant=_no_constant)
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise fail(f"'header' is not UTF-8 JSON: {e}") from e
+    except ValueError as e:               # NaN or Infinity: not JSON, and save refuses them
+        raise fail(f"'header' is not strict JSON: {e}") from e
+    except RecursionError:
+        raise fail("'header' is not an sst-hw header: JSON nested too deeply") from None
     if not isinstance(head, dict):
         raise fail(f"'header' must be a JSON object, not {type(head).__name__}")
     if head.get("format") != FORMAT:

@@ -442,8 +442,11 @@ class _CnnWalker(_Walker):
         self._check_outputs(self.n_linear, self.layers[-1].out_features)
         for layer in self.layers:
             if isinstance(layer, (FloatConv, FloatDense)):
-                layer.weight = np.ascontiguousarray(layer.weight, np.float32)
-                layer.bias = np.asarray(layer.bias, np.float32).reshape(-1)
+                with np.errstate(over="ignore", invalid="ignore"):   # refused just below
+                    layer.weight = np.ascontiguousarray(layer.weight, np.float32)
+                    layer.bias = np.asarray(layer.bias, np.float32).reshape(-1)
+        self._check_finite([la for la in self.layers if isinstance(la, (FloatConv, FloatDense))],
+                           "float32")
         return FloatCNN(self.layers, self.image, inp.name, dims, output, self.source,
                         self.notes_out)
 
@@ -512,7 +515,7 @@ class _CnnWalker(_Walker):
     def _padding(self, a, label, kh, kw, stride):
         """``(ph, pw)`` of a Conv's ``pads`` / ``auto_pad``, refused unless symmetric."""
         auto = a.get("auto_pad", b"NOTSET")
-        auto = auto.decode() if isinstance(auto, bytes) else str(auto)
+        auto = auto.decode(errors="replace") if isinstance(auto, bytes) else str(auto)
         h, w, _ = self.hwc
         if auto in ("SAME_UPPER", "SAME_LOWER"):
             pads = []
@@ -596,7 +599,7 @@ class _CnnWalker(_Walker):
             raise self.fail(f"node {label}: strides {strides} are not supported (max-pool "
                             f"stride 2 in both axes)")
         auto = a.get("auto_pad", b"NOTSET")
-        auto = auto.decode() if isinstance(auto, bytes) else str(auto)
+        auto = auto.decode(errors="replace") if isinstance(auto, bytes) else str(auto)
         pads = _ints(a, "pads", [0, 0, 0, 0])
         if auto not in ("NOTSET", "VALID") or any(pads):
             what = f"pads {pads}" if any(pads) else f"auto_pad {auto}"

@@ -119,6 +119,10 @@ LABEL_OPS = ("ArgMax", "ZipMap", "ArrayFeatureExtractor", "LabelEncoder", "Gathe
              "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity")
 #: Nodes that may follow a final Softmax/LogSoftmax: they change nothing.
 _NO_OP_OPS = ("Identity", "Cast")
+#: Nodes of the chain that may follow the tensor a graph output holds: they keep its
+#: arg-max (a Flatten or Reshape there is a no-op on the 2-D scores).
+_AFTER_OUTPUT_OPS = ("Softmax", "LogSoftmax", "Identity", "Cast", "Dropout", "Flatten",
+                     "Reshape")
 #: Operators evaluated at import time when all their inputs are constants (the legacy
 #: torch exporter writes e.g. ``Identity`` of an initializer for tied parameters).
 _FOLDABLE_OPS = ("Identity", "Cast", "Reshape", "Flatten", "Squeeze", "Unsqueeze",
@@ -252,14 +256,21 @@ def _onnx():
     return onnx, numpy_helper
 
 
-def _external_files(model) -> list:
-    """(tensor name, location) of every tensor of ``model`` kept in an external file."""
+def _external_files(model, fail) -> list:
+    """(tensor name, location) of every tensor of ``model`` kept in an external file;
+    ``fail(msg)`` is the error for a malformed external-data entry."""
     # _get_all_tensors (initializers and Constant attributes, subgraphs included) is what
     # onnx's own load_external_data_for_model walks.
     from onnx.external_data_helper import ExternalDataInfo, _get_all_tensors, uses_external_data
 
-    return [(t.name, ExternalDataInfo(t).location) for t in _get_all_tensors(model)
-            if uses_external_data(t)]
+    out = []
+    for t in _get_all_tensors(model):
+        if uses_external_data(t):
+            try:
+                out.append((t.name, ExternalDataInfo(t).location))
+            except (ValueError, TypeError, KeyError) as e:  # e.g. a negative offset
+                raise fail(f"tensor {t.name!r}: bad external data entry: {e}") from None
+    return out
 
 
 def load_onnx(path) -> FloatMLP:
@@ -295,7 +306,7 @@ def _read_model(path):
     except Exception as e:
         raise OnnxImportError(f"{str(path)!r} is not an ONNX model: {type(e).__name__}: "
                               f"{e}") from None
-    external = _external_files(model)
+    external = _external_files(model, lambda msg: OnnxImportError(f"{str(path)!r}: {msg}"))
     if external:
         folder = path.absolute().parent
         for name, location in external:
@@ -336,7 +347,7 @@ def _checked_model(model, source: str, loader: str = "load_onnx"):
 
     if not model.HasField("graph") or not len(model.graph.node):
         raise fail("not an ONNX model: no graph or no nodes")
-    external = _external_files(model)
+    external = _external_files(model, fail)
     if external:
         name, location = external[0]
         raise fail(f"tensor {name!r} is stored in the external data file {location!r}, not "
@@ -437,6 +448,9 @@ class _Walker:
         if v.dtype != object and np.issubdtype(v.dtype, np.floating) \
                 and not np.all(np.isfinite(v)):
             raise self.fail(f"node {node_label}: {what} {name!r} holds NaN or inf")
+        if v.size == 0 and what != "shape":
+            raise self.fail(f"node {node_label}: {what} {name!r} is empty (shape "
+                            f"{tuple(v.shape)})")
         return v
 
     def _vector(self, v, n, node_label, what):
@@ -488,6 +502,7 @@ class _Walker:
         (:attr:`n_linear`) before it.
         """
         self.chain = {self.head: 0}
+        self.chain_ops = []                 # (label, op) of the node giving each later tensor
         # The label branch: nodes (ArgMax, ZipMap, ...) that turn the scores into labels,
         # and everything computed from them. Dropped: the integer network returns the
         # arg-max class index itself.
@@ -532,6 +547,7 @@ class _Walker:
                 final_seen = label
             self.head = node.output[0]
             self.chain[self.head] = self.n_linear
+            self.chain_ops.append((label, op))
 
     def run(self) -> FloatMLP:
         inp, dims = self._input()
@@ -576,7 +592,19 @@ class _Walker:
         for layer in layers:
             layer.weight = np.ascontiguousarray(layer.weight, np.float64)
             layer.bias = np.asarray(layer.bias, np.float64).reshape(-1)
+        self._check_finite(layers, "float64")
         return FloatMLP(layers, inp.name, dims, output, self.source, self.notes_out)
+
+    def _check_finite(self, layers, dtype: str):
+        """Refuse layers whose folded weights or bias overflowed to inf or NaN (finite
+        constants can still overflow when a batch norm or ``alpha`` is folded in)."""
+        for layer in layers:
+            for what in ("weight", "bias"):
+                v = getattr(layer, what, None)
+                if v is not None and not np.all(np.isfinite(v)):
+                    raise self.fail(f"layer [{' + '.join(layer.nodes)}]: its {what} "
+                                    f"overflows {dtype} (inf or NaN) once the nodes are "
+                                    f"folded into one layer")
 
     def _dense_node(self, node, op, a, label, short) -> bool:
         """Fold an affine node (Gemm, MatMul, Add, BatchNormalization) on the 2-D
@@ -649,6 +677,18 @@ class _Walker:
             raise self.fail(f"no graph output holds the classifier's logits, probabilities "
                             f"or labels (outputs: {names}; each is a hidden activation or a "
                             f"constant)")
+        # The network runs to the end of the chain: nodes after the last tensor the outputs
+        # (or the label branch) read must not change the scores, or the import computes
+        # something the graph does not return.
+        order = list(self.chain)
+        used = set(found) | {t for _, t in self.label_reads}
+        last = max((order.index(t) for t in used), default=len(order) - 1)
+        for label, op in self.chain_ops[last:]:
+            if op not in _AFTER_OUTPUT_OPS:
+                raise self.fail(f"node {label} follows the classifier's output "
+                                f"{order[last]!r} and changes the scores, but no graph output "
+                                f"reads it; only {', '.join(_AFTER_OUTPUT_OPS)} may follow "
+                                f"the output")
         if self.label_nodes:
             outs = ", ".join(map(repr, labels)) if labels else "no graph output"
             self.notes_out.append(

@@ -26,8 +26,9 @@ def read_npy(path: Path, integral_floats: bool = False):
         raise UserError(f"no such input file: {path}")
     try:
         x = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as e:
-        raise UserError(f"input {path} is not a .npy array: {e}") from None
+    except Exception as e:  # noqa: BLE001 - a damaged header raises SyntaxError, TokenError...
+        why = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UserError(f"input {path} is not a .npy array: {why}") from None
     if not isinstance(x, np.ndarray):
         raise UserError(f"input {path} is an .npz archive, not one .npy array")
     if integral_floats and np.issubdtype(x.dtype, np.floating):
@@ -37,7 +38,7 @@ def read_npy(path: Path, integral_floats: bool = False):
             raise UserError(f"input {path} must hold integers (or floats that are exactly "
                             f"integers), not {x[idx]!r} at {list(idx)}")
         return x.astype(np.int64)
-    if x.dtype == bool or not np.issubdtype(x.dtype, np.integer):
+    if x.dtype.kind not in "iu":          # not bool, nor timedelta64 (a NumPy "integer")
         raise UserError(f"input {path} must hold integers, not {x.dtype}")
     if x.size and x.dtype == np.uint64 and int(x.max()) > np.iinfo(np.int64).max:
         raise UserError(f"input {path} holds {int(x.max())}, beyond any input range")
