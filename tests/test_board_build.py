@@ -208,14 +208,22 @@ def test_spram_top_reports_no_model():
     from sst_hw.format.golden import Network
     from sst_hw.core.network import SSTNetwork
     from sst_hw.link.wire import ModelState
-    from sst_hw.plan.image import image_len, topology_id
+    from sst_hw.plan.image import image_bytes
+    from sst_hw.plan.network import plan_network
     net = Network.random(1, [16, 8, 4], 8, 2)
     core = SSTNetwork(net, memory="spram")
     top = InferenceTop(core, core_info(net, core), clk_hz=12_000_000, divisor=104)
     load = top.info.load
     assert (load.state, load.loadable, load.builtin, top.info.model_id) == \
         (ModelState.NONE, True, False, 0)
-    assert (load.topology_id, load.image_len) == (topology_id(core.plan), image_len(core.plan))
+    assert load.image_len == len(image_bytes(core.plan))
+    # The topology id names the shapes, not the values: another model of the same
+    # sizes has the same one, other sizes another.
+    same = Network.random(2, [16, 8, 4], 8, 2)
+    other = Network.random(1, [16, 6, 4], 8, 2)
+    same_core, other_core = SSTNetwork(same, memory="spram"), SSTNetwork(other, memory="spram")
+    assert core_info(same, same_core).load.topology_id == load.topology_id
+    assert core_info(other, other_core).load.topology_id != load.topology_id
     Fragment.get(top, None)
 
 
@@ -357,7 +365,7 @@ def test_spram_build_cli_icebreaker(tmp_path, capsys):
     12 MHz board clock, and reports a loadable device with no model."""
     from sst_hw.format import modelfile
     from sst_hw.format.golden import Network
-    from sst_hw.plan.image import image_len
+    from sst_hw.plan.image import image_bytes
     from sst_hw.plan.network import plan_network
     net = Network.random(1, [784, 1024, 10], 8, 2)
     model = modelfile.save(net, tmp_path / "fashion.sst")
@@ -370,5 +378,5 @@ def test_spram_build_cli_icebreaker(tmp_path, capsys):
     assert rc == 0 and res["fmax_mhz"] >= 12
     assert (out / "fashion-icebreaker.bin").is_file()
     assert res["loadable"] and res["model_id"] == "0x00000000"
-    assert res["image_len"] == image_len(plan_network(net, memory="spram"))
+    assert res["image_len"] == len(image_bytes(plan_network(net, memory="spram")))
     assert res["resources"]["spram"] == 4

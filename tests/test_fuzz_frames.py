@@ -20,7 +20,6 @@ examples.
 
 from __future__ import annotations
 
-import os
 import struct
 import time
 
@@ -49,14 +48,7 @@ from sst_hw.link.wire import (
     crc16,
     encode_frame)
 
-SCALE = max(1, int(os.environ.get("SST_HW_FUZZ_SCALE", "1")))
-
-
-def examples(n: int) -> int:
-    return n * SCALE
-
-
-FUZZ = dict(deadline=None)
+from support.fuzz import FUZZ, examples
 
 
 def reference_frames(data: bytes):
@@ -161,6 +153,8 @@ _NO_SYNC = st.binary(max_size=40).map(lambda b: b.replace(bytes([SYNC]), b"\x00"
 @given(frames=st.lists(st.tuples(st.integers(0, 255), st.binary(max_size=64)), min_size=1,
                        max_size=5),
        noise=st.lists(_NO_SYNC, min_size=6, max_size=6), cuts=st.data())
+
+
 def test_valid_frames_in_noise_are_found(frames, noise, cuts):
     """Frames separated by noise without a SYNC byte are all found, CRC good, in
     order, however the bytes arrive."""
@@ -290,6 +284,8 @@ def test_infer_reply_is_refused_or_decoded(data):
 @given(cmd=st.sampled_from([CMD_INFO, CMD_INFER, 0x03, 0x04, 0x05]),
        reply=st.one_of(st.integers(0, 255), st.sampled_from([CMD_ERROR, 0x81, 0x82, 0x83])),
        payload=st.binary(max_size=6), crc_ok=st.booleans())
+
+
 def test_check_reply(cmd, reply, payload, crc_ok):
     frame = Frame(reply, payload, crc_ok)
     try:

@@ -23,51 +23,25 @@ examples.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
-import os
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, event, given, settings
+from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
 
-from sst_hw import cli
 from sst_hw.format import modelfile
+
+from support.fuzz import FUZZ, assert_clean_refusal, examples, flip_bytes, run_cli, truncate
+
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = {"digits": ROOT / "models" / "digits.sst",
           "cnn": ROOT / "models" / "fashion_up5k_cnn.sst"}
 NETS = {k: modelfile.load(p) for k, p in MODELS.items()}
-SCALE = max(1, int(os.environ.get("SST_HW_FUZZ_SCALE", "1")))
-
-
-def examples(n: int) -> int:
-    return n * SCALE
-
-
-FUZZ = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                  HealthCheck.data_too_large])
-
-
-def run_cli(argv):
-    """``(status, stdout, stderr)`` of ``sst-hw ARGV`` run in this process."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        rc = cli.main(argv)
-    return rc, out.getvalue(), err.getvalue()
-
-
-def assert_clean_refusal(rc, err, command):
-    assert rc == 2, err
-    assert "Traceback" not in err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"sst-hw {command}: error: "), err
-
-
 # -- the oracle ------------------------------------------------------------------------------
 
 
@@ -213,14 +187,9 @@ def damaged_npy(draw, model: str):
     how = [kind]
     if kind in ("flip", "flip_header"):
         top = min(len(raw), 128) if kind == "flip_header" else len(raw)
-        for _ in range(draw(st.integers(1, 4))):
-            i, x = draw(st.integers(0, top - 1)), draw(st.integers(1, 255))
-            raw[i] ^= x
-            how.append((i, x))
+        flip_bytes(draw, raw, how, 4, top=top)
     elif kind == "truncate":
-        cut = draw(st.integers(0, len(raw) - 1))
-        raw = raw[:cut]
-        how.append(cut)
+        raw = truncate(draw, raw, how)
     elif kind == "extend":
         raw += draw(st.binary(min_size=1, max_size=64))
     elif kind == "header":
@@ -353,9 +322,7 @@ def image_files(draw):
             raw[i] ^= x
             how.append((i, x))
     elif kind == "truncate":
-        cut = draw(st.integers(0, len(raw) - 1))
-        raw = raw[:cut]
-        how.append(cut)
+        raw = truncate(draw, raw, how)
     elif kind == "extend":
         raw += draw(st.binary(min_size=1, max_size=32))
     return Input(repr(how), bytes(raw)), name.split("-")[0].lower()

@@ -19,35 +19,26 @@ examples.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
-import os
 import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from sst_hw import cli
 from sst_hw.format import modelfile
 from sst_hw.format.golden import Network
 from sst_hw.format.modelfile import ModelFormatError
 from sst_hw.format.random_model import random_convnet
 
+from support.fuzz import FUZZ, assert_clean_refusal, examples, flip_bytes, run_cli, truncate
+
+
 ROOT = Path(__file__).resolve().parent.parent
-SCALE = max(1, int(os.environ.get("SST_HW_FUZZ_SCALE", "1")))
-
-
-def examples(n: int) -> int:
-    return n * SCALE
-
-
-FUZZ = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                  HealthCheck.data_too_large])
 
 
 def _small_v1() -> bytes:
@@ -169,15 +160,9 @@ def file_mutations(draw):
     kind = draw(st.sampled_from(["flip", "truncate", "insert", "overwrite", "tail"]))
     how = [kind]
     if kind == "flip":
-        for _ in range(draw(st.integers(1, 8))):
-            i = draw(st.integers(0, len(data) - 1))
-            x = draw(st.integers(1, 255))
-            data[i] ^= x
-            how.append((i, x))
+        flip_bytes(draw, data, how, 8)
     elif kind == "truncate":
-        cut = draw(st.integers(0, len(data) - 1))
-        data = data[:cut]
-        how.append(cut)
+        data = truncate(draw, data, how)
     elif kind == "insert":
         i = draw(st.integers(0, len(data)))
         chunk = draw(st.binary(min_size=1, max_size=16))
@@ -219,15 +204,9 @@ def member_byte_mutations(draw):
     how = [key, kind]
     if kind in ("flip_header", "flip"):   # flip_header: the magic, version and dict literal
         top = min(len(raw), 128) if kind == "flip_header" else len(raw)
-        for _ in range(draw(st.integers(1, 4))):
-            i = draw(st.integers(0, top - 1))
-            x = draw(st.integers(1, 255))
-            raw[i] ^= x
-            how.append((i, x))
+        flip_bytes(draw, raw, how, 4, top=top)
     elif kind == "truncate":
-        cut = draw(st.integers(0, len(raw) - 1))
-        raw = raw[:cut]
-        how.append(cut)
+        raw = truncate(draw, raw, how)
     elif kind == "extend":
         chunk = draw(st.binary(min_size=1, max_size=64))
         raw += chunk
@@ -428,9 +407,7 @@ def header_mutations(draw):
         op = draw(st.sampled_from(["cut", "flip", "latin1", "bom"]))
         how.append(op)
         if op == "cut":
-            cut = draw(st.integers(0, len(raw) - 1))
-            raw = raw[:cut]
-            how.append(cut)
+            raw = truncate(draw, raw, how)
         elif op == "flip":
             i, x = draw(st.integers(0, len(raw) - 1)), draw(st.integers(1, 255))
             raw[i] ^= x
@@ -480,21 +457,6 @@ def test_the_sources_are_valid(tmp_path):
 
 
 # -- the command line on mutated files ------------------------------------------------------
-
-
-def run_cli(argv):
-    """``(status, stdout, stderr)`` of ``sst-hw ARGV`` run in this process."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        rc = cli.main(argv)
-    return rc, out.getvalue(), err.getvalue()
-
-
-def assert_clean_refusal(rc, err, command):
-    assert rc == 2, err
-    assert "Traceback" not in err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"sst-hw {command}: error: "), err
 
 
 cli_mutations = st.one_of(file_mutations(), member_byte_mutations(), replaced_arrays(),

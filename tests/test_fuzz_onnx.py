@@ -22,37 +22,26 @@ examples.
 
 from __future__ import annotations
 
-import contextlib
-import io
-import os
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import onnx
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import event as _event
 from hypothesis import strategies as st
 from onnx import TensorProto, helper, numpy_helper
 
-from sst_hw import cli
 from sst_hw.format import modelfile
 from sst_hw.train.onnx_cnn import FloatCNN, is_convolutional, load_onnx_cnn
 from sst_hw.train.onnx_import import FloatMLP, OnnxImportError, load_onnx
 
+from support.fuzz import FUZZ, SCALE, examples, flip_bytes, run_cli, truncate
 from support.onnx_graphs import GraphBuilder
 
+
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "onnx"
-SCALE = max(1, int(os.environ.get("SST_HW_FUZZ_SCALE", "1")))
-
-
-def examples(n: int) -> int:
-    return n * SCALE
-
-
-FUZZ = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                  HealthCheck.data_too_large])
 
 
 def _mlp_graph():
@@ -437,14 +426,9 @@ def damaged_files(draw):
     kind = draw(st.sampled_from(["flip", "truncate", "insert"]))
     how = [kind]
     if kind == "flip":
-        for _ in range(draw(st.integers(1, 6))):
-            i, x = draw(st.integers(0, len(raw) - 1)), draw(st.integers(1, 255))
-            raw[i] ^= x
-            how.append((i, x))
+        flip_bytes(draw, raw, how, 6)
     elif kind == "truncate":
-        cut = draw(st.integers(0, len(raw) - 1))
-        raw = raw[:cut]
-        how.append(cut)
+        raw = truncate(draw, raw, how)
     else:
         i = draw(st.integers(0, len(raw)))
         chunk = draw(st.binary(min_size=1, max_size=12))
@@ -475,13 +459,6 @@ def test_damaged_file_is_refused_or_imported_exactly(f):
 
 
 # -- sst-hw import -------------------------------------------------------------------------
-
-
-def run_cli(argv):
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        rc = cli.main(argv)
-    return rc, out.getvalue(), err.getvalue()
 
 
 @settings(max_examples=examples(25), **FUZZ)

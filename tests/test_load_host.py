@@ -37,6 +37,8 @@ from sst_hw.link.wire import (
 from sst_hw.plan.image import image_bytes, network_from_image, stored_image
 from sst_hw.plan.network import plan_network
 
+from support.async_transport import AsyncTransport
+
 SIZES = [20, 12, 5]
 #: The image of a SIZES model with PE 4, SIMD 2, N 8 (8-bit codes): layer 0 has
 #: S = 3 subvectors, 2 beats, 3 row groups (6 words), layer 1 S = 2, 1 beat, 2
@@ -542,21 +544,10 @@ def test_client_load_reports_a_device_that_does_not_take_it(builtin, other):
 
 
 def test_async_client_load(builtin, other):
-    class AsyncModel:
-        def __init__(self):
-            self.t = ModelTransport(None, plan=plan_network(builtin, memory="spram"))
-
-        async def write(self, data):
-            self.t.write(data)
-
-        async def read(self, n, timeout):
-            return self.t.read(n, timeout)
-
-        def reset_input(self):
-            self.t.reset_input()
+    transport = ModelTransport(None, plan=plan_network(builtin, memory="spram"))
 
     async def go():
-        c = AsyncClient(AsyncModel())
+        c = AsyncClient(AsyncTransport(transport))
         seen = []
         info = await c.load(other, progress=lambda *a: seen.append(a))
         assert seen == [(IMAGE_LEN, IMAGE_LEN)] and info.model_id == model_id(other)

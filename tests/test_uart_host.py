@@ -31,6 +31,8 @@ from sst_hw.link.wire import (
     encode_frame,
     model_id)
 
+from support.async_transport import AsyncTransport
+
 
 @pytest.fixture(scope="module")
 def net():
@@ -184,21 +186,8 @@ def test_client_timeout():
 def test_async_client(net):
     import asyncio
 
-    class AsyncModel:
-        def __init__(self):
-            self.t = ModelTransport(net)
-
-        async def write(self, data):
-            self.t.write(data)
-
-        async def read(self, n, timeout):
-            return self.t.read(n, timeout)
-
-        def reset_input(self):
-            self.t.reset_input()
-
     async def go():
-        c = AsyncClient(AsyncModel())
+        c = AsyncClient(AsyncTransport(ModelTransport(net)))
         await c.check_model(net)
         x = np.arange(20)
         res = await c.infer(x)

@@ -101,8 +101,7 @@ class CodeMemory(CheckedComponent):
         m = Module()
         plan, read = self.plan, self.read
         words = plan.code_words
-        # A loadable block RAM holds two banks: the bitstream's model, then the loaded one.
-        banks = 2 if plan.loadable and plan.memory == "bram" else 1
+        banks = plan.banks      # loadable block RAM: the bitstream's model, then the loaded one
         addr = Signal(range(max(2, banks * words)), name="code_addr")
         with m.If(read.step):
             m.d.sync += addr.eq(addr + 1)

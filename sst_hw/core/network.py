@@ -173,7 +173,7 @@ class SSTNetwork(CheckedComponent):
                              layers=[(lp.shift, lp.lo, lp.hi) for lp in plan.hidden],
                              out_shape=act.act_shape, tag_width=ser.tag_layout.size,
                              shift_bits=plan.shift_bits, writable=plan.loadable,
-                             banks=2 if plan.loadable and plan.memory == "bram" else 1)
+                             bank_rows=plan.param_rows_pow2 if plan.banks == 2 else 0)
             m.submodules.requant = rq
             out_tag = Signal(ser.tag_layout, name="rq_out_tag")
             m.d.comb += [

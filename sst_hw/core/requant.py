@@ -57,10 +57,11 @@ class Requantizer(CheckedComponent):
         0: each layer's shift is the constant in ``layers``. Otherwise (a
         loadable core) each table row holds its shift ``S`` in its top
         ``shift_bits`` bits, and the shifter is a barrel shifter.
-    banks : int
-        1, or 2 for a loadable block RAM table: the bitstream's rows in bank 0
-        (``table``), the loaded ones in bank 1; ``use_loaded`` picks the bank.
-        Each bank is padded to a power of two rows.
+    bank_rows : int
+        0: one bank. Otherwise a loadable block RAM table of two banks of
+        ``bank_rows`` rows (a power of two, :attr:`NetPlan.param_rows_pow2
+        <sst_hw.plan.network.NetPlan.param_rows_pow2>`): the bitstream's rows in
+        bank 0 (``table``), the loaded ones in bank 1; ``use_loaded`` picks it.
     writable : bool
         Give the table the ``img_*`` port (a loadable core; an spram build's
         single bank starts as zeros).
@@ -84,7 +85,7 @@ class Requantizer(CheckedComponent):
 
     @classmethod
     def check(cls, *, acc_width: int, table, add_bits: int, shift_mode: bool, layers,
-              out_shape, tag_width: int = 1, shift_bits: int = 0, banks: int = 1,
+              out_shape, tag_width: int = 1, shift_bits: int = 0, bank_rows: int = 0,
               writable: bool = False) -> dict:
         acc_width = check_int("acc_width", acc_width, 2, MAX_ACC_WIDTH)
         table = [int(w) for w in table]
@@ -105,7 +106,16 @@ class Requantizer(CheckedComponent):
                 "layers": layers, "out_shape": Shape.cast(out_shape),
                 "tag_width": check_int("tag_width", tag_width),
                 "shift_bits": check_int("shift_bits", shift_bits, 0, 7),
-                "banks": check_int("banks", banks, 1, 2), "writable": bool(writable)}
+                "bank_rows": cls._check_bank_rows(bank_rows, len(table)),
+                "writable": bool(writable)}
+
+    @staticmethod
+    def _check_bank_rows(bank_rows, rows: int) -> int:
+        bank_rows = check_int("bank_rows", bank_rows, 0)
+        if bank_rows and (bank_rows < rows or bank_rows & (bank_rows - 1)):
+            raise ValueError(f"bank_rows must be 0 or a power of two of at least {rows} "
+                             f"rows, not {bank_rows}")
+        return bank_rows
 
     def __init__(self, **kwargs):   # the arguments of check(), already checked
         members = {
@@ -128,12 +138,6 @@ class Requantizer(CheckedComponent):
     def word_bits(self) -> int:
         """Bits of a table row: ``C``, ``M`` (unless shift mode), ``S`` (if per row)."""
         return self.add_bits + self.mult_bits + self.shift_bits
-
-    @property
-    def bank_rows(self) -> int:
-        """Rows of one bank: the table's, a power of two when there are two banks."""
-        rows = len(self.table)
-        return 1 << max(1, (rows - 1).bit_length()) if self.banks == 2 else rows
 
     @property
     def sum_width(self) -> int:
@@ -206,11 +210,10 @@ class Requantizer(CheckedComponent):
             m.d.comb += rd.addr.eq(self.row)
             return rd
         bank = self.bank_rows
-        init = (self.table + [0] * (bank - rows) + [0] * bank if self.banks == 2
-                else [0] * rows)
+        init = self.table + [0] * (bank - rows) + [0] * bank if bank else [0] * rows
         m.submodules.table = mem = Memory(shape=unsigned(wb), depth=len(init), init=init)
         rd, wr = mem.read_port(domain="sync"), mem.write_port()
-        if self.banks == 2:
+        if bank:
             rbits = (bank - 1).bit_length()
             run_addr = Cat(self.row[:rbits], self.use_loaded)
             img_addr = Cat(self.img_addr[:rbits], Const(1, 1))

@@ -22,13 +22,13 @@ which bank the core runs.
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal
-from amaranth.lib import crc, wiring
+from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.lib import crc
 from amaranth.lib.wiring import In, Out
 
 from sst_hw.link.wire import (CMD_LOAD_BEGIN, CMD_LOAD_COMMIT, CMD_LOAD_DATA, CRC32,
-                              LOAD_OFFSET_LEN, ErrorCode, ModelState, model_id)
-from sst_hw.plan.image import code_word_bytes, image_len, param_word_bytes, topology_id
+                              LOAD_OFFSET_LEN, ErrorCode, LoadInfo, ModelState)
+from sst_hw.plan.image import code_word_bytes, param_word_bytes
 from sst_hw.rtl._util import CheckedComponent
 
 __all__ = ["ImageLoader", "CRC32_PARAMETERS"]
@@ -77,10 +77,9 @@ class ImageLoader(CheckedComponent):
         if not getattr(plan, "loadable", False):
             raise ValueError("ImageLoader needs a loadable plan (plan_network(..., "
                              "loadable=True) or memory='spram')")
-        builtin = plan.memory == "bram"
-        return {"plan": plan, "builtin": builtin,
-                "builtin_id": model_id(plan.network) if builtin else 0,
-                "topology_id": topology_id(plan), "image_len": image_len(plan)}
+        load = LoadInfo.from_plan(plan)     # what INFO reports: one source for both
+        return {"plan": plan, "builtin": load.builtin, "builtin_id": load.builtin_id,
+                "topology_id": load.topology_id, "image_len": load.image_len}
 
     def __init__(self, plan):   # checked by check()
         super().__init__({

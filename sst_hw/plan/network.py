@@ -461,6 +461,12 @@ class NetPlan(PlanFigures):
         return sum(lp.groups * self.pe for lp in self.hidden)
 
     @property
+    def banks(self) -> int:
+        """Banks of the code memory and the table: 2 in a loadable block RAM build
+        (the bitstream's model, then the loaded one), else 1."""
+        return 2 if self.loadable and self.memory == "bram" else 1
+
+    @property
     def param_rows_pow2(self) -> int:
         """:attr:`param_rows` rounded up to a power of two: one bank of a
         loadable block RAM table (the bank is the row number's top bit)."""
@@ -579,8 +585,7 @@ class NetPlan(PlanFigures):
         fam = device.family
         code_bram = 0
         spram = 0
-        # A loadable block RAM build keeps the bitstream's model beside the loaded one.
-        banks = 2 if self.loadable and self.memory == "bram" else 1
+        banks = self.banks      # a loadable block RAM build keeps the bitstream's model too
         if self.memory == "bram":
             code_bram = block_count(self.code_word_bits, banks * self.code_words, fam)
         else:

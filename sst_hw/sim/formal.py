@@ -254,3 +254,30 @@ def run_tempinduct(workdir, files, top: str, *, depth: int = 20, name: str = "te
         if steps:
             result.step = int(steps[-1])
     return result
+
+
+def fill_template(template, folder, fill: dict) -> Path:
+    """Write ``template`` into ``folder`` with every ``@KEY@`` replaced by
+    ``str(fill[KEY])``; the written file's path."""
+    text = Path(template).read_text()
+    for key, value in fill.items():
+        text = text.replace(f"@{key}@", str(value))
+    out = Path(folder) / Path(template).name
+    out.write_text(text)
+    return out
+
+
+def write_design(folder, name: str, text: str, mutate=None) -> Path:
+    """Write the Verilog ``text`` of the design under proof as ``folder/name.v``,
+    through ``mutate(text) -> text`` first if given (a broken variant; a
+    mutation that changes nothing is refused, or the broken proof would pass)."""
+    if mutate is not None:
+        mutated = mutate(text)
+        if mutated == text:
+            raise ValueError("the mutation changed nothing")
+        text = mutated
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    design = folder / f"{name}.v"
+    design.write_text(text)
+    return design

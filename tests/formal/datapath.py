@@ -21,6 +21,7 @@ from sst_hw.plan.engine import SSTParams
 from sst_hw.rtl.adder_tree import AdderTree
 from sst_hw.rtl.decoder import CodeDecoder, slot_plan
 from sst_hw.rtl.lane import SignSelectLane, term_range
+from sst_hw.sim.formal import fill_template, write_design
 
 HERE = Path(__file__).parent
 TEMPLATE = HERE / "datapath_harness.sv"
@@ -99,6 +100,19 @@ def table_lines(cb, *, flip: int | None = None) -> list[str]:
     return lines
 
 
+def decode_function(cb, *, flip: int | None = None) -> str:
+    """The harnesses' ``vec(code)`` function: the decode table of ``cb``
+    (:func:`table_lines`, ``flip`` as there), 2 bits per weight."""
+    return "\n".join([
+        "    // The decode table: 2 bits per weight, {negative, positive}.",
+        f"    function automatic [{2 * cb.n - 1}:0] vec(input [{cb.bits - 1}:0] c);",
+        "        case (c)",
+        *table_lines(cb, flip=flip),
+        f"            default: vec = {2 * cb.n}'d0;",
+        "        endcase",
+        "    endfunction"])
+
+
 def flip_candidate(cb) -> int:
     """A used code value with a non-zero vector (the last: the most signs)."""
     return max(c for c in range(cb.table_size) if cb.used[c] and cb.vectors[c].any())
@@ -114,13 +128,7 @@ def write_proof(folder, p: SSTParams, *, flip: int | None = None,
     folder.mkdir(parents=True, exist_ok=True)
     dp = Datapath(p)
     text = verilog.convert(dp, name=DUT, emit_src=False)
-    if mutate is not None:
-        mutated = mutate(text)
-        if mutated == text:
-            raise ValueError("the mutation changed nothing")
-        text = mutated
-    design = folder / f"{DUT}.v"
-    design.write_text(text)
+    design = write_design(folder, DUT, text, mutate)
 
     lo, hi = term_range(p.act_width, p.act_signed)
     count = p.k * p.simd
@@ -133,14 +141,9 @@ def write_proof(folder, p: SSTParams, *, flip: int | None = None,
         "SIMD": p.simd, "N": p.n, "A": p.act_width, "ASIGNED": int(p.act_signed),
         "B": cb.bits, "S": sum_width, "CW": sum_width if capped else rw, "RW": rw,
         "LDEC": dp.code_latency, "LREST": dp.act_latency, "DUT": DUT,
-        "TABLE": "\n".join(table_lines(cb, flip=flip)),
+        "DECODE": decode_function(cb, flip=flip),
     }
-    text = TEMPLATE.read_text()
-    for key, value in fill.items():
-        text = text.replace(f"@{key}@", str(value))
-    harness = folder / TEMPLATE.name
-    harness.write_text(text)
-    return [harness, design], TOP
+    return [fill_template(TEMPLATE, folder, fill), design], TOP
 
 
 def latency(p: SSTParams) -> int:

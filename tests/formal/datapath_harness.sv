@@ -30,13 +30,7 @@ module datapath_harness(input clk);
 
     @DUT@ dut(.clk(clk), .rst(1'b0), .code(code), .act(act), .sum(sum), .cout(cout));
 
-    // The decode table: 2 bits per weight, {negative, positive}.
-    function automatic [2*N-1:0] vec(input [B-1:0] c);
-        case (c)
-@TABLE@
-            default: vec = {2*N{1'b0}};
-        endcase
-    endfunction
+@DECODE@
 
     // Codes of LDEC cycles ago (the decoder's output meets today's activations).
     reg [LDEC*SIMD*B-1:0] code_h;

@@ -15,8 +15,9 @@ from sst_hw.emit.engine import engine_verilog
 from sst_hw.emit.write import describe_layout
 from sst_hw.plan.engine import SSTParams
 from sst_hw.rtl.engine import SSTEngine
+from sst_hw.sim.formal import fill_template, write_design
 
-from formal.datapath import table_lines
+from formal.datapath import decode_function
 
 HERE = Path(__file__).parent
 TEMPLATE = HERE / "engine_harness.sv"
@@ -57,13 +58,7 @@ def write_proof(folder, p: SSTParams, *, mutate=None, flip: int | None = None,
     folder.mkdir(parents=True, exist_ok=True)
     engine = SSTEngine(p)
     text = engine_verilog(engine, DUT)
-    if mutate is not None:
-        mutated = mutate(text)
-        if mutated == text:
-            raise ValueError("the mutation changed nothing")
-        text = mutated
-    design = folder / f"{DUT}.v"
-    design.write_text(text)
+    design = write_design(folder, DUT, text, mutate)
 
     fields = describe_layout(p.in_layout)
     beats = max(1, p.max_row_len // (p.n * p.simd)) + extra_beats
@@ -74,14 +69,9 @@ def write_proof(folder, p: SSTParams, *, mutate=None, flip: int | None = None,
         "DEPTH": p.out_depth, "MAXBEATS": beats, "IW": p.in_layout.size,
         "ACT_OFF": fields["act"]["offset"], "CODE_OFF": fields["code"]["offset"],
         "LAST_BIT": fields["last"]["offset"], "DUT": DUT,
-        "TABLE": "\n".join(table_lines(cb, flip=flip)),
+        "DECODE": decode_function(cb, flip=flip),
     }
-    text = TEMPLATE.read_text()
-    for key, value in fill.items():
-        text = text.replace(f"@{key}@", str(value))
-    harness = folder / TEMPLATE.name
-    harness.write_text(text)
-    return [harness, design], TOP
+    return [fill_template(TEMPLATE, folder, fill), design], TOP
 
 
 def depth_for(p: SSTParams, rows: int = 2, margin: int = 4) -> int:

@@ -44,13 +44,7 @@ module engine_harness(input clk);
               .i__payload(i_payload), .o__valid(o_valid), .o__ready(o_ready),
               .o__payload(o_payload));
 
-    // The decode table: 2 bits per weight, {negative, positive}.
-    function automatic [2*N-1:0] vec(input [B-1:0] c);
-        case (c)
-@TABLE@
-            default: vec = {2*N{1'b0}};
-        endcase
-    endfunction
+@DECODE@
 
     wire accept = !rst && i_valid && i_ready;
     wire last = i_payload[LAST_BIT];

@@ -16,6 +16,7 @@ from amaranth.lib import data
 
 from sst_hw.link.frames import FrameProtocol
 from sst_hw.link.wire import ERROR_PAYLOAD_LEN, DeviceInfo
+from sst_hw.sim.formal import fill_template, write_design
 
 HERE = Path(__file__).parent
 TEMPLATE = HERE / "frames_harness.sv"
@@ -50,15 +51,7 @@ def write_proof(folder, timeout: int = 3, *, mutate=None,
     folder.mkdir(parents=True, exist_ok=True)
     fp = FrameProtocol(INFO, IN_SHAPE, OUT_SHAPE, timeout_cycles=timeout)
     text = verilog.convert(fp, name=DUT, emit_src=False)
-    if mutate is not None:
-        text = mutate(text)
-    design = folder / f"{DUT}.v"
-    design.write_text(text)
+    design = write_design(folder, DUT, text, mutate)
     fill = {"IW": IN_SHAPE.size, "OW": OUT_SHAPE.size, "DUT": DUT,
             "SILENCE": silence_cycles if silence_cycles is not None else silence(INFO, timeout)}
-    text = TEMPLATE.read_text()
-    for key, value in fill.items():
-        text = text.replace(f"@{key}@", str(value))
-    harness = folder / TEMPLATE.name
-    harness.write_text(text)
-    return [harness, design], TOP
+    return [fill_template(TEMPLATE, folder, fill), design], TOP
